@@ -1,0 +1,1 @@
+namespace EcsNet.AllReduce; internal static class AssemblyMarker { }

@@ -1,0 +1,64 @@
+using System.CommandLine;
+using EcsNet.Data;
+
+namespace EcsNet.Cli;
+
+/// <summary>The `ecsnet` command tree. Each verb group lives in its own file and is added here.</summary>
+public static class EcsNetCli
+{
+    public const int ExitOk = 0;
+    public const int ExitFailure = 1;
+    public const int ExitBadInput = 2;
+
+    public static RootCommand Build(CliIo io)
+    {
+        var root = new RootCommand("EcsNet.Cluster: ECS-Net weakly supervised segmentation (CAM → erasing → CRF → AffinityNet → DeepLab).");
+        foreach (var command in Commands(io))
+            root.Subcommands.Add(command);
+        return root;
+    }
+
+    private static IEnumerable<Command> Commands(CliIo io)
+    {
+        yield return DataCommands.Build(io);
+        yield return EvalCommand.Build(io);
+    }
+
+    public static async Task<int> RunAsync(string[] args, CliIo? io = null, CancellationToken cancellationToken = default)
+    {
+        io ??= CliIo.Default;
+        var root = Build(io);
+        var parsed = root.Parse(args);
+        return await parsed.InvokeAsync(new InvocationConfiguration { Output = io.Out, Error = io.Err }, cancellationToken);
+    }
+
+    /// <summary>
+    /// Wraps a verb's body: bad input is reported as one line naming the file and the problem (exit 2),
+    /// cancellation as exit 130, anything else as an unexpected error (exit 1) with its type.
+    /// </summary>
+    public static Func<ParseResult, CancellationToken, Task<int>> Guard(CliIo io, Func<ParseResult, CancellationToken, Task<int>> body) =>
+        async (parse, ct) =>
+        {
+            try
+            {
+                return await body(parse, ct);
+            }
+            catch (BadInputException e)
+            {
+                io.Err.WriteLine($"error: {e.Message}");
+                return ExitBadInput;
+            }
+            catch (OperationCanceledException)
+            {
+                io.Err.WriteLine("cancelled");
+                return 130;
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                io.Err.WriteLine($"error: {e.GetType().Name}: {e.Message}");
+                if (Environment.GetEnvironmentVariable("ECSNET_DEBUG") == "1")
+                    io.Err.WriteLine(e.ToString());
+                return ExitFailure;
+            }
+        };
+}

@@ -1,0 +1,1 @@
+return await EcsNet.Cli.EcsNetCli.RunAsync(args);
