@@ -63,3 +63,14 @@ public abstract class Backbone : nn.Module<Tensor, Tensor>
             }
     }
 }
+
+/// <summary>Keeps frozen BatchNorms in eval mode after a module-wide train() call.</summary>
+public static class BackboneTrainMode
+{
+    public static void FreezeBatchNormIfFrozen(this Backbone trunk)
+    {
+        foreach (var m in trunk.modules())
+            if (m is BatchNorm2d bn && bn.parameters().All(p => !p.requires_grad))
+                bn.eval();
+    }
+}

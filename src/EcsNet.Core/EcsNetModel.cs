@@ -1,0 +1,114 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+using F = TorchSharp.torch.nn.functional;
+
+namespace EcsNet.Core;
+
+/// <summary>What one pass of F (or F') produces.</summary>
+/// <param name="Heatmap">H (or H' with the overlay), [B, C, h, w].</param>
+/// <param name="Refined">E, [B, 1 + C, h, w]: channel 0 is background, 1..C the classes.</param>
+public sealed record EcsPass(Tensor Heatmap, Tensor Refined);
+
+/// <summary>
+/// ECS-Net (Erasing-Correct-Supervise network; paper §3, Fig. 2–3). One set of weights serves both F (the
+/// β-rescaled image) and F' (the erased full-size image):
+/// trunk → classifier B (3×3 conv, no bias) → H → GAP → o_cam; refine module → E → GAP → o_pro.
+/// In F' the multi-dilated overlay adds K dilated convolutions that reuse B's weight tensor (Eq 8).
+/// </summary>
+public sealed class EcsNetModel : Module<Tensor, Tensor>
+{
+    private readonly Backbone trunk;
+    private readonly Conv2d classifier;        // B
+    private readonly Conv2d? projMid, projLate, pcmFeatures;   // PCM projections (SEAM f8_3, f8_4, f9)
+    private readonly Conv2d? gate, gateHead;                   // gate variant
+    private readonly EcsNetOptions options;
+
+    public EcsNetModel(Backbone trunk, EcsNetOptions options) : base(nameof(EcsNetModel))
+    {
+        this.trunk = trunk;
+        this.options = options;
+        classifier = Conv2d(trunk.OutChannels, options.Classes, 3, padding: 1, bias: false);
+        if (options.Refine == RefineKind.Pcm)
+        {
+            int mid = 64, late = 128;
+            projMid = Conv2d(trunk.StageChannels[0], mid, 1, bias: false);
+            projLate = Conv2d(trunk.StageChannels[1], late, 1, bias: false);
+            pcmFeatures = Conv2d(mid + late + 3, mid + late, 1, bias: false);
+        }
+        else
+        {
+            gate = Conv2d(trunk.OutChannels, 1, 1);
+            gateHead = Conv2d(trunk.OutChannels, options.Classes + 1, 1, bias: false);
+        }
+        RegisterComponents();
+        init.kaiming_normal_(classifier.weight);
+    }
+
+    public Backbone Trunk => trunk;
+    public EcsNetOptions Options => options;
+
+    /// <summary>The classifier B's weight: the one parameter the overlay convolutions share (Eq 8).</summary>
+    public Parameter ClassifierWeight => classifier.weight!;
+
+    /// <summary>Parameters of the layers ECS-Net adds on top of the trunk (the 10× learning-rate group).</summary>
+    public IEnumerable<(string Name, Parameter Param)> NewLayerParameters() =>
+        named_parameters().Where(p => !p.name.StartsWith("trunk.", StringComparison.Ordinal));
+
+    /// <summary>Trunk parameters (the 1× learning-rate group).</summary>
+    public IEnumerable<(string Name, Parameter Param)> TrunkParameters() =>
+        named_parameters().Where(p => p.name.StartsWith("trunk.", StringComparison.Ordinal));
+
+    /// <summary>The CAM H of an image (inference path): no overlay.</summary>
+    public override Tensor forward(Tensor image) => Pass(image, overlay: false).Heatmap;
+
+    /// <summary>One pass of F (overlay false) or F' (overlay true, when enabled in the options).</summary>
+    public EcsPass Pass(Tensor image, bool overlay)
+    {
+        var features = trunk.ForwardFeatures(image);
+        var x = features.Final;
+        var h = classifier.forward(x);
+        if (overlay && options.Overlay && options.OverlayRates.Count > 0)
+        {
+            // Eq 8: H' = ½ H'_0 + 1/(2K) Σ_k H'_k, H'_k = B's weights applied with dilation r_k.
+            Tensor sum = zeros_like(h);
+            foreach (var rate in options.OverlayRates)
+                sum = sum + F.conv2d(x, classifier.weight!, padding: new long[] { rate, rate }, dilation: new long[] { rate, rate });
+            h = 0.5 * h + sum / (2.0 * options.OverlayRates.Count);
+        }
+        var e = options.Refine == RefineKind.Pcm ? Pcm(h, features, image) : Gate(x);
+        return new EcsPass(h, e);
+    }
+
+    /// <summary>
+    /// SEAM's pixel correlation module: E = CAM re-projected through cosine affinities of projected mid-level
+    /// features (plus the downsampled image). By default the CAM and trunk features are detached so Eq 6
+    /// trains only these projections (<see cref="EcsNetOptions.CeIntoTrunk"/>).
+    /// </summary>
+    private Tensor Pcm(Tensor heatmap, BackboneFeatures features, Tensor image)
+    {
+        long b = heatmap.shape[0], hh = heatmap.shape[2], ww = heatmap.shape[3];
+        var cam = F.relu(heatmap);
+        cam = cam / (cam.flatten(2).amax(new long[] { 2 }, keepdim: true).unsqueeze(-1) + 1e-5);
+        var bg = 1 - cam.amax(new long[] { 1 }, keepdim: true);
+        var camAll = cat(new[] { bg, cam }, 1);
+        Tensor mid = features.Stages[0], late = features.Stages[1];
+        if (!options.CeIntoTrunk)
+        {
+            camAll = camAll.detach();
+            mid = mid.detach();
+            late = late.detach();
+        }
+        var small = F.interpolate(image, new long[] { hh, ww }, mode: InterpolationMode.Bilinear, align_corners: true);
+        var f = cat(new[] { projMid!.forward(mid), projLate!.forward(late), small }, 1);
+        f = pcmFeatures!.forward(f).flatten(2);                                   // [B, D, N]
+        f = f / (f.pow(2).sum(1, keepdim: true).sqrt() + 1e-5);
+        var aff = F.relu(matmul(f.transpose(1, 2), f));                           // [B, N, N]
+        aff = aff / (aff.sum(1, keepdim: true) + 1e-5);
+        return matmul(camAll.flatten(2), aff).view(b, -1, hh, ww);
+    }
+
+    /// <summary>A learned spatial gate σ(g(x)) on a 1×1 class head (background channel first).</summary>
+    private Tensor Gate(Tensor x) => functional.sigmoid(gate!.forward(x)) * gateHead!.forward(x);
+}
