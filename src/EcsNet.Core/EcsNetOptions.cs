@@ -107,7 +107,4 @@ public sealed record EcsNetOptions
 
     /// <summary>Map read by CAM inference.</summary>
     public InferenceMap Inference { get; init; } = InferenceMap.Cam;
-
-    /// <summary>Options for the plain CAM baseline (Table 4 first row).</summary>
-    public static EcsNetOptions CamBaseline { get; } = new() { Method = CamMethod.Cam, UseCe = false, Overlay = false, Beta = 1.0, RefineClassification = false };
 }

@@ -1,0 +1,103 @@
+using System.CommandLine;
+using System.Diagnostics;
+using EcsNet.Core;
+using EcsNet.Data;
+using Spectre.Console;
+using TorchSharp;
+
+namespace EcsNet.Cli;
+
+/// <summary>`ecsnet train-cam` and `ecsnet infer-cam` (issue 4).</summary>
+public static class CamCommands
+{
+    public static IEnumerable<Command> Build(CliIo io)
+    {
+        yield return TrainCam(io);
+        yield return InferCam(io);
+    }
+
+    internal static readonly Option<string?> ConfigOption = new("--config") { Description = "Experiment file (YAML or JSON) with per-stage options; see docs/EXPERIMENTS.md." };
+    internal static readonly Option<string[]> SetOption = new("--set") { Description = "Override any option: path=value, e.g. --set cam.theta=0.7 (repeatable).", AllowMultipleArgumentsPerToken = true };
+
+    /// <summary>The small-CPU default unless the experiment file or the options say otherwise.</summary>
+    internal static ExperimentConfig Config(ParseResult parse) =>
+        ExperimentFile.Load(parse.GetValue(ConfigOption), ExperimentConfig.SmallCpu, parse.GetValue(SetOption));
+
+    private static Command TrainCam(CliIo io)
+    {
+        var voc = new Option<string>("--voc") { Description = "VOC2012 (or VOCdevkit) folder.", Required = true };
+        var split = new Option<string>("--split") { Description = "Split name or id-list file (train, train_aug, ...).", DefaultValueFactory = _ => "train" };
+        var method = new Option<CamMethod?>("--method") { Description = "cam (baseline) or ecs." };
+        var backbone = new Option<BackboneKind?>("--backbone") { Description = "small, resnet38 or vgg16." };
+        var weights = new Option<string?>("--weights") { Description = "ImageNet weights file (PyTorch state dict or safetensors)." };
+        var epochs = new Option<int?>("--epochs") { Description = "Epochs (paper: 8)." };
+        var crop = new Option<int?>("--crop") { Description = "Crop size (paper: 448)." };
+        var batch = new Option<int?>("--batch") { Description = "Global batch (paper: 8)." };
+        var seed = new Option<int?>("--seed") { Description = "Seed of every random choice." };
+        var threads = new Option<int?>("--threads") { Description = "LibTorch intra-op threads." };
+        var onBad = new Option<OnBadSample>("--on-bad-sample") { Description = "fail (default) or skip bad training files, with a count.", DefaultValueFactory = _ => OnBadSample.Fail };
+        var output = new Option<string>("--out") { Description = "Run folder: checkpoints, logs, TensorBoard events, experiment.json.", Required = true };
+        var cmd = new Command("train-cam", "Train the CAM network (ECS-Net or the CAM baseline) on image-level labels; resumes from the run's last checkpoint.")
+        {
+            voc, split, method, backbone, weights, epochs, crop, batch, seed, threads, onBad, output, ConfigOption, SetOption,
+        };
+        cmd.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
+        {
+            var config = Config(parse);
+            config = config with
+            {
+                Backbone = parse.GetValue(backbone) ?? config.Backbone,
+                Weights = parse.GetValue(weights) ?? config.Weights,
+                Cam = parse.GetValue(method) is { } m ? (m == CamMethod.Cam ? ExperimentConfig.CamBaselineOf(config.Cam) : config.Cam with { Method = m }) : config.Cam,
+                CamTraining = config.CamTraining with
+                {
+                    Epochs = parse.GetValue(epochs) ?? config.CamTraining.Epochs,
+                    Crop = parse.GetValue(crop) ?? config.CamTraining.Crop,
+                    BatchSize = parse.GetValue(batch) ?? config.CamTraining.BatchSize,
+                    Seed = parse.GetValue(seed) ?? config.CamTraining.Seed,
+                    Threads = parse.GetValue(threads) ?? config.CamTraining.Threads,
+                },
+            };
+            var dataset = VocDataset.Open(parse.GetValue(voc)!, parse.GetValue(split)!, new VocOptions { OnBadSample = parse.GetValue(onBad) });
+            if (dataset.Skipped.Count > 0)
+                io.Err.WriteLine($"skipped {dataset.Skipped.Count} bad sample(s):{Environment.NewLine}  " + string.Join(Environment.NewLine + "  ", dataset.Skipped));
+            var result = await Progress.Run(io, "train-cam", (report, ct2) =>
+                CamStage.Train(config, dataset, parse.GetValue(output)!, new Progress<CamStepReport>(r =>
+                    report(r.Step, r.MaxSteps, $"epoch {r.Epoch + 1} lr {r.LearningRate:G3} loss {r.Terms.Total:F4} (cls {r.Terms.Classification:F4} ce {r.Terms.CrossEntropy:F4})")), ct2), ct);
+            io.Console.MarkupLine($"trained {result.Steps}/{result.MaxSteps} steps; checkpoint [bold]{Markup.Escape(result.Checkpoint)}[/]");
+            return EcsNetCli.ExitOk;
+        }));
+        return cmd;
+    }
+
+    private static Command InferCam(CliIo io)
+    {
+        var run = new Option<string>("--run") { Description = "Run folder of train-cam (or a checkpoint folder).", Required = true };
+        var voc = new Option<string>("--voc") { Description = "VOC2012 (or VOCdevkit) folder.", Required = true };
+        var split = new Option<string>("--split") { Description = "Split to label.", DefaultValueFactory = _ => "train" };
+        var output = new Option<string>("--out") { Description = "Output folder: <id>.png pseudo labels, cams/<id>.npy+json, overlays/.", Required = true };
+        var bg = new Option<double?>("--bg-threshold") { Description = "Constant background score (PSA 0.2)." };
+        var overlays = new Option<string[]>("--overlay") { Description = "Image ids to draw CAM heatmap overlays for (repeatable or comma-separated).", AllowMultipleArgumentsPerToken = true };
+        var sweep = new Option<bool>("--sweep") { Description = "Also sweep the background threshold against the split's masks (evaluation only) and report the best." };
+        var cmd = new Command("infer-cam", "Multi-scale + flip CAM inference: saves CAMs, pseudo-label PNGs and overlays.")
+        {
+            run, voc, split, output, bg, overlays, sweep, ConfigOption, SetOption,
+        };
+        cmd.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
+        {
+            var runDir = parse.GetValue(run)!;
+            var config = CamStage.LoadRunConfig(runDir);
+            if (parse.GetValue(bg) is { } t) config = config with { BackgroundThreshold = t };
+            var dataset = VocDataset.Open(parse.GetValue(voc)!, parse.GetValue(split)!);
+            var ids = (parse.GetValue(overlays) ?? Array.Empty<string>()).SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries)).ToHashSet();
+            var report = await Progress.Run(io, "infer-cam", (progress, ct2) =>
+                CamStage.Infer(config, runDir, dataset, parse.GetValue(output)!, ids,
+                    new Progress<(int Done, int Total)>(p => progress(p.Done, p.Total, "")), ct2), ct);
+            io.Console.MarkupLine($"wrote {report.Images} pseudo-label PNGs and CAMs to [bold]{Markup.Escape(parse.GetValue(output)!)}[/] in {report.Seconds:F1} s");
+            if (parse.GetValue(sweep))
+                CamStage.PrintSweep(io, dataset, parse.GetValue(output)!);
+            return EcsNetCli.ExitOk;
+        }));
+        return cmd;
+    }
+}

@@ -1,0 +1,51 @@
+using EcsNet.Data;
+
+namespace EcsNet.Core;
+
+/// <summary>
+/// One experiment: every stage's options with the paper's defaults (irn's "options grouped by stage").
+/// Loaded from a YAML or JSON experiment file (camelCase keys, e.g. <c>cam: { beta: 0.5 }</c>); CLI options
+/// override it.
+/// </summary>
+public sealed record ExperimentConfig
+{
+    /// <summary>Trunk of the CAM network (SPEC §1: ResNet-38 for the paper's numbers).</summary>
+    public BackboneKind Backbone { get; init; } = BackboneKind.ResNet38;
+
+    /// <summary>ImageNet weights supplied by the user (PyTorch state dict or safetensors); null = from scratch.</summary>
+    public string? Weights { get; init; }
+
+    /// <summary>ECS-Net network and ablation switches (SPEC §1).</summary>
+    public EcsNetOptions Cam { get; init; } = new();
+
+    /// <summary>CAM training schedule (SPEC §1).</summary>
+    public CamTrainingOptions CamTraining { get; init; } = new();
+
+    /// <summary>Training augmentation (SPEC §1).</summary>
+    public AugmentOptions Augment { get; init; } = new();
+
+    /// <summary>Multi-scale CAM inference (SPEC §2).</summary>
+    public CamInferenceOptions CamInference { get; init; } = new();
+
+    /// <summary>Constant background score for CAM pseudo labels (SPEC §2: PSA 0.2).</summary>
+    public double BackgroundThreshold { get; init; } = 0.2;
+
+    /// <summary>The plain CAM baseline (paper Table 4, first row) with the other options of <paramref name="cam"/>.</summary>
+    public static EcsNetOptions CamBaselineOf(EcsNetOptions cam) =>
+        cam with { Method = CamMethod.Cam, UseCe = false, Overlay = false, Beta = 1.0, RefineClassification = false };
+
+    /// <summary>
+    /// The embedded default for this CPU: small trunk, 128-px crops of the synthetic set, momentum SGD
+    /// (a from-scratch trunk needs it), BN and stages not frozen. See docs/RESULTS.md for the measured runs.
+    /// </summary>
+    public static ExperimentConfig SmallCpu { get; } = new()
+    {
+        Backbone = BackboneKind.Small,
+        CamTraining = new CamTrainingOptions
+        {
+            Crop = 128, BatchSize = 8, Epochs = 8, LearningRate = 0.05, WarmupSteps = 20,
+            WarmupLearningRate = 0.01, Momentum = 0.9, FreezePretrained = false, CheckpointEvery = 50,
+        },
+        Augment = new AugmentOptions { LongEdgeMin = 112, LongEdgeMax = 160, CropSize = 128 },
+    };
+}
