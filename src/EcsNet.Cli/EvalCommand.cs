@@ -1,4 +1,9 @@
 using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using EcsNet.Core;
+using EcsNet.Data;
+using Spectre.Console;
 
 namespace EcsNet.Cli;
 
@@ -7,7 +12,127 @@ public static class EvalCommand
 {
     public static Command Build(CliIo io)
     {
-        var eval = new Command("eval", "Score predicted label PNGs against the ground-truth masks of a split (mIoU, per-class IoU).");
+        var voc = new Option<string>("--voc") { Description = "VOC root: VOC2012, a VOCdevkit, or a folder holding VOCdevkit.", Required = true };
+        var split = new Option<string>("--split") { Description = "Split name (train, val, ...) or id-list file.", Required = true };
+        var pred = new Option<string>("--pred") { Description = "Folder of predicted label PNGs named ID.png (palette indices or grey values 0-20, 255).", Required = true };
+        var json = new Option<bool>("--json") { Description = "Print machine-readable JSON instead of the table." };
+        var maskFolder = new Option<string>("--mask-folder") { Description = "Folder of ground-truth masks under the root (SBD: SegmentationClassAug).", DefaultValueFactory = _ => VocLayout.SegmentationMasks };
+
+        var eval = new Command("eval", "Score predicted label PNGs against the ground-truth masks of a split (mIoU, per-class IoU).")
+        {
+            voc, split, pred, json, maskFolder,
+        };
+        eval.SetAction(EcsNetCli.Guard(io, (parse, ct) =>
+        {
+            var predDir = parse.GetValue(pred)!;
+            var result = Evaluate(parse.GetValue(voc)!, parse.GetValue(split)!, predDir, parse.GetValue(maskFolder)!, ct);
+            if (parse.GetValue(json))
+                io.Out.WriteLine(ToJson(result, parse.GetValue(split)!, predDir));
+            else
+                Print(io, result);
+            return Task.FromResult(EcsNetCli.ExitOk);
+        }));
         return eval;
+    }
+
+    /// <summary>The score of a prediction folder and the number of images scored.</summary>
+    public sealed record EvalResult(SegmentationScore Score, int Images);
+
+    /// <summary>
+    /// Accumulates one confusion matrix over every id of the split. Every prediction must exist and have its
+    /// ground truth's size; the first that does not stops the run with an error naming it.
+    /// </summary>
+    public static EvalResult Evaluate(string vocRoot, string split, string predDir, string maskFolder, CancellationToken ct)
+    {
+        if (!Directory.Exists(predDir))
+            throw new BadInputException(predDir, "prediction folder not found");
+        var dataset = VocDataset.Open(vocRoot, split, new VocOptions
+        {
+            Masks = MaskUse.Required, MaskFolder = maskFolder, ReadAnnotations = false, VerifyImages = false,
+        });
+        foreach (var s in dataset.Samples)
+        {
+            var path = PredictionPath(predDir, s.Id);
+            if (!File.Exists(path))
+                throw new BadInputException(path, $"missing prediction for id '{s.Id}'");
+        }
+
+        // Parallel over images, one matrix per worker; errors are kept per image so the one reported is
+        // always the first in split order, whatever the thread timing.
+        var total = new ConfusionMatrix();
+        var errors = new BadInputException?[dataset.Count];
+        var gate = new object();
+        Parallel.For(0, dataset.Count, new ParallelOptions { CancellationToken = ct },
+            () => new ConfusionMatrix(),
+            (i, _, local) =>
+            {
+                var sample = dataset.Samples[i];
+                var path = PredictionPath(predDir, sample.Id);
+                try
+                {
+                    var prediction = ImageCodec.ReadLabelPng(path);
+                    var truth = dataset.LoadMask(sample.Id);
+                    if (prediction.Width != truth.Width || prediction.Height != truth.Height)
+                        throw new BadInputException(path,
+                            $"prediction is {prediction.Width}x{prediction.Height} but ground truth {sample.MaskPath} is {truth.Width}x{truth.Height}");
+                    local.Add(prediction, truth);
+                }
+                catch (BadInputException e)
+                {
+                    errors[i] = e;
+                }
+                return local;
+            },
+            local => { lock (gate) total.Merge(local); });
+        if (errors.FirstOrDefault(e => e is not null) is { } first)
+            throw first;
+        return new EvalResult(total.Score(), dataset.Count);
+    }
+
+    private static string PredictionPath(string predDir, string id) => Path.Combine(predDir, id + ".png");
+
+    private static void Print(CliIo io, EvalResult r)
+    {
+        var s = r.Score;
+        var table = new Table()
+            .AddColumn("class")
+            .AddColumn(new TableColumn("IoU %").RightAligned())
+            .AddColumn(new TableColumn("gt pixels").RightAligned())
+            .AddColumn(new TableColumn("pred pixels").RightAligned());
+        foreach (var c in s.Classes)
+            table.AddRow(c.Column, SegmentationScore.Percent(c.IoU),
+                c.GroundTruthPixels.ToString(CultureInfo.InvariantCulture), c.PredictedPixels.ToString(CultureInfo.InvariantCulture));
+        io.Console.Write(table);
+        io.Console.WriteLine($"images {r.Images}, pixels {s.Pixels}, classes counted {s.ClassesCounted}");
+        io.Console.WriteLine($"pixel accuracy {SegmentationScore.Percent(s.PixelAccuracy)}");
+        io.Console.WriteLine($"mIoU {SegmentationScore.Percent(s.MeanIoU)}");
+        io.Console.WriteLine("Table 7: " + string.Join(' ', Metrics.Table7Columns.Append("mean")));
+        io.Console.WriteLine("         " + s.Table7Row());
+    }
+
+    private static string ToJson(EvalResult r, string split, string predDir)
+    {
+        static double? Num(double v) => double.IsNaN(v) ? null : v;
+        var doc = new
+        {
+            split,
+            pred = predDir,
+            images = r.Images,
+            pixels = r.Score.Pixels,
+            meanIoU = Num(r.Score.MeanIoU),
+            pixelAccuracy = Num(r.Score.PixelAccuracy),
+            classesCounted = r.Score.ClassesCounted,
+            classes = r.Score.Classes.Select(c => new
+            {
+                index = c.Index,
+                name = c.Name,
+                column = c.Column,
+                iou = Num(c.IoU),
+                gtPixels = c.GroundTruthPixels,
+                predPixels = c.PredictedPixels,
+            }),
+            table7 = r.Score.Table7Row(),
+        };
+        return JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true });
     }
 }
