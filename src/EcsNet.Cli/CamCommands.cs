@@ -70,6 +70,16 @@ public static class CamCommands
         return cmd;
     }
 
+    internal static void PrintSweep(CliIo io, IReadOnlyList<(double Threshold, SegmentationScore Score)> sweep)
+    {
+        var table = new Table().AddColumn("bg threshold").AddColumn("mIoU %");
+        var best = sweep.MaxBy(s => s.Score.MeanIoU);
+        foreach (var (t, score) in sweep)
+            table.AddRow(t.ToString("F2"), (t == best.Threshold ? "*" : "") + (100 * score.MeanIoU).ToString("F1"));
+        io.Console.Write(table);
+        io.Console.MarkupLine($"best background threshold {best.Threshold:F2}: mIoU {100 * best.Score.MeanIoU:F1} %");
+    }
+
     private static Command InferCam(CliIo io)
     {
         var run = new Option<string>("--run") { Description = "Run folder of train-cam (or a checkpoint folder).", Required = true };
@@ -95,7 +105,7 @@ public static class CamCommands
                     new Progress<(int Done, int Total)>(p => progress(p.Done, p.Total, "")), ct2), ct);
             io.Console.MarkupLine($"wrote {report.Images} pseudo-label PNGs and CAMs to [bold]{Markup.Escape(parse.GetValue(output)!)}[/] in {report.Seconds:F1} s");
             if (parse.GetValue(sweep))
-                CamStage.PrintSweep(io, dataset, parse.GetValue(output)!);
+                PrintSweep(io, CamEvaluation.Sweep(parse.GetValue(voc)!, parse.GetValue(split)!, report.CamDir, ct: ct));
             return EcsNetCli.ExitOk;
         }));
         return cmd;

@@ -32,7 +32,7 @@ public static class CamStage
         using var model = CreateModel(config);
         bool pretrained = config.Weights is not null;
         if (pretrained)
-            PretrainedTrunk.Load(model.Trunk, config.Weights!);
+            throw new BadInputException(config.Weights!, "loading ImageNet weights is not wired in yet");
         using var trainer = new CamTrainer(model, config.CamTraining, runDir, pretrained);
         var data = new CamTrainingSet(dataset, config.Augment with { CropSize = config.CamTraining.Crop }, cacheImages: dataset.Count <= 2000);
         return trainer.Train(data, progress, ct);
