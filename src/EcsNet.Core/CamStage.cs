@@ -11,9 +11,50 @@ public sealed record CamInferenceReport(int Images, double Seconds, string Label
 /// <summary>
 /// The CAM stage of the pipeline (irn-style single entries): train the CAM network on a split, then infer
 /// CAMs and pseudo labels for a split. Callable per image through <see cref="InferOne"/>.
+/// Outputs in RUN/cam/: run/ (checkpoints, logs, TensorBoard), cams/, labels/, overlays/.
 /// </summary>
-public static class CamStage
+public sealed class CamStage : IPipelineStage
 {
+    public const string StageName = "cam";
+
+    /// <summary>How many images of the train split get PNG overlays.</summary>
+    public int OverlayCount { get; init; } = 3;
+
+    public string Name => StageName;
+    public string Title => "CAM (ECS-Net) pseudo labels, train";
+    public IReadOnlyList<string> DependsOn => Array.Empty<string>();
+
+    public object Options(ExperimentConfig c) => new
+    {
+        c.Backbone, c.Weights, c.Cam, c.CamTraining, c.Augment, c.CamInference, c.BackgroundThreshold,
+    };
+
+    public StageResult Run(PipelineContext context, CancellationToken ct)
+    {
+        var dir = context.StageDir(Name);
+        var config = context.Config;
+        var train = VocDataset.Open(context.VocRoot, context.TrainSplit);
+        var runDir = Path.Combine(dir, "run");
+        var result = Train(config, train, runDir, new Progress<CamStepReport>(r =>
+            context.Progress?.Invoke("cam: train", r.Step, r.MaxSteps, $"loss {r.Terms.Total:F3}")), ct);
+        if (!result.Completed)
+            throw new OperationCanceledException("CAM training stopped before the last step");
+        var overlays = train.Samples.Take(OverlayCount).Select(s => s.Id).ToHashSet();
+        var labelDir = Path.Combine(dir, "labels");
+        var report = Infer(config, runDir, train, labelDir, overlays,
+            new Progress<(int Done, int Total)>(p => context.Progress?.Invoke("cam: infer", p.Done, p.Total, "")), ct);
+        var metrics = new Dictionary<string, double> { ["images"] = report.Images, ["inferSeconds"] = report.Seconds };
+        if (LabelEvaluation.TryScore(context.VocRoot, context.TrainSplit, labelDir) is { } score)
+            metrics["mIoU"] = score.MeanIoU;
+        if (LabelEvaluation.HasMasks(context.VocRoot, context.TrainSplit))
+        {
+            var best = CamEvaluation.Sweep(context.VocRoot, context.TrainSplit, report.CamDir, ct: ct).MaxBy(p => p.Score.MeanIoU);
+            metrics["bestThreshold"] = best.Threshold;
+            metrics["mIoUAtBestThreshold"] = best.Score.MeanIoU;
+        }
+        return new StageResult(metrics);
+    }
+
     public const string ConfigFileName = "experiment.json";
 
     public static EcsNetModel CreateModel(ExperimentConfig config)
@@ -70,6 +111,7 @@ public static class CamStage
         CamTrainer.LoadWeights(model, runDir);
         var camDir = Path.Combine(outDir, "cams");
         var overlayDir = Path.Combine(outDir, "overlays");
+        Directory.CreateDirectory(outDir);
         Directory.CreateDirectory(camDir);
         int done = 0;
         foreach (var sample in dataset.Samples)
