@@ -16,6 +16,16 @@ public static class DataCommands
         return data;
     }
 
+    /// <summary>
+    /// The training verbs' bad-sample policy option (issue 3): `--on-bad-sample fail|skip`, default fail.
+    /// Pass its value as <see cref="VocOptions.OnBadSample"/>; report <see cref="VocDataset.Skipped"/>'s count.
+    /// </summary>
+    public static Option<OnBadSample> OnBadSampleOption() => new("--on-bad-sample")
+    {
+        Description = "What to do with a bad training sample (corrupt image, bad annotation): fail (stop, naming the file) or skip (leave it out and count it).",
+        DefaultValueFactory = _ => OnBadSample.Fail,
+    };
+
     private static Command Synth(CliIo io)
     {
         var defaults = new SynthOptions();
@@ -73,7 +83,7 @@ public static class DataCommands
             foreach (int c in options.Classes.Order())
                 table.AddRow(VocClasses.Names[c], result.ImagesPerClass[c].ToString(CultureInfo.InvariantCulture));
             io.Console.Write(table);
-            io.Console.WriteLine($"wrote {result.TrainIds.Count} train + {result.ValIds.Count} val images ({options.Size} px, seed {options.Seed}) to {result.Root}");
+            io.Out.WriteLine($"wrote {result.TrainIds.Count} train + {result.ValIds.Count} val images ({options.Size} px, seed {options.Seed}) to {result.Root}");
             return Task.FromResult(EcsNetCli.ExitOk);
         }));
         return cmd;
@@ -128,8 +138,9 @@ public static class DataCommands
 
     private static void Print(CliIo io, VocCheckReport r)
     {
-        io.Console.WriteLine($"split {r.Split} ({r.SplitFile})");
-        io.Console.WriteLine($"  listed {r.Listed}, valid {r.Valid}, with masks {r.ImagesWithMasks}, problems {r.Problems.Count}");
+        // Plain lines go to io.Out (not through Spectre, which wraps long paths at the console width).
+        io.Out.WriteLine($"split {r.Split} ({r.SplitFile})");
+        io.Out.WriteLine($"  listed {r.Listed}, valid {r.Valid}, with masks {r.ImagesWithMasks}, problems {r.Problems.Count}");
         var table = new Table()
             .AddColumn("class")
             .AddColumn(new TableColumn("images (labels)").RightAligned())
@@ -147,8 +158,8 @@ public static class DataCommands
         table.AddRow("(ignore 255)", "-", "-", r.IgnorePixels.ToString(CultureInfo.InvariantCulture));
         io.Console.Write(table);
         foreach (var p in r.Problems)
-            io.Console.WriteLine(Markup.Escape($"  problem: {p}"));
+            io.Out.WriteLine($"  problem: {p}");
         foreach (var w in r.Warnings)
-            io.Console.WriteLine(Markup.Escape($"  warning: {w}"));
+            io.Out.WriteLine($"  warning: {w}");
     }
 }

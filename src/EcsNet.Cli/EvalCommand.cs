@@ -103,11 +103,11 @@ public static class EvalCommand
             table.AddRow(c.Column, SegmentationScore.Percent(c.IoU),
                 c.GroundTruthPixels.ToString(CultureInfo.InvariantCulture), c.PredictedPixels.ToString(CultureInfo.InvariantCulture));
         io.Console.Write(table);
-        io.Console.WriteLine($"images {r.Images}, pixels {s.Pixels}, classes counted {s.ClassesCounted}");
-        io.Console.WriteLine($"pixel accuracy {SegmentationScore.Percent(s.PixelAccuracy)}");
-        io.Console.WriteLine($"mIoU {SegmentationScore.Percent(s.MeanIoU)}");
-        io.Console.WriteLine("Table 7: " + string.Join(' ', Metrics.Table7Columns.Append("mean")));
-        io.Console.WriteLine("         " + s.Table7Row());
+        io.Out.WriteLine($"images {r.Images}, pixels {s.Pixels}, classes counted {s.ClassesCounted}");
+        io.Out.WriteLine($"pixel accuracy {SegmentationScore.Percent(s.PixelAccuracy)}");
+        io.Out.WriteLine($"mIoU {SegmentationScore.Percent(s.MeanIoU)}");
+        io.Out.WriteLine("Table 7: " + string.Join(' ', Metrics.Table7Columns.Append("mean")));
+        io.Out.WriteLine("         " + s.Table7Row());
     }
 
     private static string ToJson(EvalResult r, string split, string predDir)

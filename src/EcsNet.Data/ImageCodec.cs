@@ -197,7 +197,9 @@ public static class ImageCodec
             throw new BadInputException(name, "empty file");
         var codec = SKCodec.Create(new MemoryStream(data, writable: false), out var result);
         if (codec is null)
-            throw new BadInputException(name, $"not a readable image ({Describe(result)})");
+            throw new BadInputException(name, result == SKCodecResult.IncompleteInput
+                ? "truncated file (ends inside the image header)"
+                : $"not a readable image ({Describe(result)})");
         long pixels = (long)codec.Info.Width * codec.Info.Height;
         if (codec.Info.Width <= 0 || codec.Info.Height <= 0 || pixels > MaxPixels)
         {
