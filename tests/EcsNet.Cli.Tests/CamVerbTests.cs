@@ -1,0 +1,107 @@
+using EcsNet.Data;
+
+namespace EcsNet.Cli.Tests;
+
+/// <summary>train-cam → infer-cam → eval end to end on a tiny generated set, and the pipeline's reuse rules.</summary>
+[Collection(CliCollection.Name)]
+public class CamVerbTests
+{
+    // One epoch of 3 steps at 64 px with a narrow schedule: seconds, not minutes.
+    private static readonly string[] Tiny =
+    {
+        "--set", "camTraining.epochs=1", "camTraining.batchSize=2", "camTraining.crop=64", "camTraining.warmupSteps=1",
+        "augment.longEdgeMin=56", "augment.longEdgeMax=72", "camInference.scales=[1.0]", "cam.overlayRates=[1,2]",
+    };
+
+    private static async Task<TempDir> Synth()
+    {
+        var dir = new TempDir();
+        var r = await Ecsnet.Run("data", "synth", "--out", dir.Path, "--images", "6", "--val", "2", "--size", "64", "--seed", "3");
+        Assert.True(r.Exit == 0, r.ToString());
+        return dir;
+    }
+
+    [Fact]
+    public async Task TrainInferEvalWritesCheckpointsCamsLabelsAndScores()
+    {
+        using var dir = await Synth();
+        var voc = dir.File("VOC2012");
+        var run = dir.File("run");
+        var train = await Ecsnet.Run(new[] { "train-cam", "--voc", voc, "--out", run, "--method", "ecs" }.Concat(Tiny).ToArray());
+        Assert.True(train.Exit == 0, train.ToString());
+        Assert.Contains("trained 3/3 steps", train.Out);
+        Assert.True(File.Exists(Path.Combine(run, "checkpoints", "latest")));
+        Assert.Equal(3, File.ReadAllLines(Path.Combine(run, "train-log.jsonl")).Length);
+
+        var labels = dir.File("labels");
+        var infer = await Ecsnet.Run("infer-cam", "--run", run, "--voc", voc, "--split", "train", "--out", labels, "--overlay", "synth_000000", "--sweep");
+        Assert.True(infer.Exit == 0, infer.ToString());
+        Assert.Contains("best background threshold", infer.Out);
+        foreach (var id in File.ReadAllLines(Path.Combine(voc, "ImageSets/Segmentation/train.txt")))
+        {
+            var png = ImageCodec.ReadLabelPng(Path.Combine(labels, id + ".png"));
+            var image = ImageCodec.ReadSize(Path.Combine(voc, "JPEGImages", id + ".jpg"));
+            Assert.Equal((image.Width, image.Height), (png.Width, png.Height));
+            Assert.True(File.Exists(Path.Combine(labels, "cams", id + ".npy")));
+        }
+        Assert.NotEmpty(Directory.GetFiles(Path.Combine(labels, "overlays"), "synth_000000_cam_*.png"));
+
+        var eval = await Ecsnet.Run("eval", "--voc", voc, "--split", "train", "--pred", labels, "--json");
+        Assert.True(eval.Exit == 0, eval.ToString());
+        Assert.Contains("\"meanIoU\"", eval.Out, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task BadExperimentOptionNamesTheKey()
+    {
+        using var dir = await Synth();
+        var r = await Ecsnet.Run("train-cam", "--voc", dir.File("VOC2012"), "--out", dir.File("run"), "--set", "cam.thetaa=0.5");
+        Assert.Equal(2, r.Exit);
+        Assert.Contains("unknown option 'cam.thetaa'", r.Err);
+
+        var yaml = dir.File("exp.yaml");
+        File.WriteAllText(yaml, "cam:\n  beta: 0.7\ncrfz:\n  iterations: 3\n");
+        r = await Ecsnet.Run("train-cam", "--voc", dir.File("VOC2012"), "--out", dir.File("run"), "--config", yaml);
+        Assert.Equal(2, r.Exit);
+        Assert.Contains("exp.yaml: unknown option 'crfz'", r.Err);
+    }
+
+    [Fact]
+    public async Task InferCamWithoutARunNamesTheFolder()
+    {
+        using var dir = await Synth();
+        var r = await Ecsnet.Run("infer-cam", "--run", dir.File("nothing"), "--voc", dir.File("VOC2012"), "--out", dir.File("o"));
+        Assert.Equal(2, r.Exit);
+        Assert.Contains("nothing: not a train-cam run folder", r.Err);
+    }
+
+    [Fact]
+    public async Task PipelineReusesFinishedStagesAndRecomputesCorruptedOnes()
+    {
+        using var dir = await Synth();
+        var voc = dir.File("VOC2012");
+        var run = dir.File("pipe");
+        var args = new[] { "pipeline", "--voc", voc, "--out", run, "--stages", "cam" }.Concat(Tiny).ToArray();
+        var first = await Ecsnet.Run(args);
+        Assert.True(first.Exit == 0, first.ToString());
+        Assert.Contains("stage cam: new", first.Out);
+        Assert.True(File.Exists(Path.Combine(run, "cam", "manifest.json")));
+
+        var second = await Ecsnet.Run(args);
+        Assert.True(second.Exit == 0, second.ToString());
+        Assert.Contains("stage cam: reused", second.Out);
+
+        // Corrupt one pseudo label: the manifest notices and the stage is recomputed.
+        var label = Directory.GetFiles(Path.Combine(run, "cam", "labels"), "*.png")[0];
+        File.WriteAllBytes(label, new byte[] { 1, 2, 3 });
+        var third = await Ecsnet.Run(args);
+        Assert.True(third.Exit == 0, third.ToString());
+        Assert.Contains("recomputed: output labels/", third.Out);
+        Assert.NotEqual(new byte[] { 1, 2, 3 }, File.ReadAllBytes(label));
+
+        // A changed option is a changed input.
+        var fourth = await Ecsnet.Run(args.Concat(new[] { "cam.theta=0.7" }).ToArray());
+        Assert.True(fourth.Exit == 0, fourth.ToString());
+        Assert.Contains("recomputed: its inputs or options changed", fourth.Out);
+    }
+}
