@@ -17,11 +17,11 @@ namespace EcsNet.Core;
 /// </summary>
 public static class TorchLegacyFormat
 {
-    private static readonly byte[] Magic = { 0x80, 0x02, 0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19 };
-
-    /// <summary>True when the bytes start with the pickled legacy magic number (protocol 2).</summary>
-    public static bool LooksLike(ReadOnlySpan<byte> head) =>
-        head.Length >= Magic.Length && head[..Magic.Length].SequenceEqual(Magic);
+    /// <summary>
+    /// True when the bytes start like a pickle of protocol 2–5 (<c>torch.save</c>'s default is 2). The magic number
+    /// inside is checked by <see cref="Read"/>; callers test the other formats first.
+    /// </summary>
+    public static bool LooksLike(ReadOnlySpan<byte> head) => head.Length >= 2 && head[0] == 0x80 && head[1] is >= 2 and <= 5;
 
     /// <summary>Reads the tensors of a legacy state dict (a nested <c>state_dict</c>/<c>model</c> entry is unwrapped).</summary>
     public static Dictionary<string, Tensor> Read(string path)

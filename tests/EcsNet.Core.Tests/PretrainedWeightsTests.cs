@@ -289,6 +289,17 @@ public class PretrainedWeightsTests : IDisposable
             archive.CreateEntry("readme.txt");
         Assert.Contains("cannot read as PyTorchZip", Assert.Throws<BadInputException>(() => PretrainedWeights.Load(model, zip)).Problem);
 
+        // A pickle that is not a torch.save file (protocol 2: an empty dict).
+        var pickle = Path.Combine(dir, "plain.pkl");
+        File.WriteAllBytes(pickle, new byte[] { 0x80, 0x02, (byte)'}', (byte)'q', 0x00, (byte)'.' });
+        Assert.Contains("bad magic number", Assert.Throws<BadInputException>(() => PretrainedWeights.Load(model, pickle)).Problem);
+
+        // A legacy file cut inside its storage data.
+        var legacy = Path.Combine(dir, "cut-legacy.pth");
+        var legacyBytes = File.ReadAllBytes(StateDictListing.FixturePath("tiny-legacy.pth"));
+        File.WriteAllBytes(legacy, legacyBytes[..^100]);
+        Assert.Equal("legacy PyTorch file is truncated", Assert.Throws<BadInputException>(() => PretrainedWeights.Load(model, legacy)).Problem);
+
         // A truncated MXNet file.
         var mx = Path.Combine(dir, "cut.params");
         File.WriteAllBytes(mx, File.ReadAllBytes(StateDictListing.FixturePath("tiny-mxnet.params"))[..200]);
