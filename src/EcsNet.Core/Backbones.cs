@@ -6,6 +6,8 @@ public static class Backbones
     public static Backbone Create(BackboneKind kind) => kind switch
     {
         BackboneKind.Small => new SmallBackbone(),
-        _ => throw new NotSupportedException($"backbone '{kind}' is not built yet"),
+        BackboneKind.ResNet38 => new ResNet38(),
+        BackboneKind.Vgg16 => new Vgg16(),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown backbone"),
     };
 }
