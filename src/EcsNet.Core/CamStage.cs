@@ -73,7 +73,7 @@ public sealed class CamStage : IPipelineStage
         using var model = CreateModel(config);
         bool pretrained = config.Weights is not null;
         if (pretrained)
-            throw new BadInputException(config.Weights!, "loading ImageNet weights is not wired in yet");
+            PretrainedWeights.Load(model.Trunk, config.Weights!);
         using var trainer = new CamTrainer(model, config.CamTraining, runDir, pretrained);
         var data = new CamTrainingSet(dataset, config.Augment with { CropSize = config.CamTraining.Crop }, cacheImages: dataset.Count <= 2000);
         return trainer.Train(data, progress, ct);
