@@ -73,8 +73,6 @@ public sealed class CamTrainer : IDisposable
         optimizer = torch.optim.SGD(groups.Select(g => g.Group), options.LearningRate, options.Momentum, 0, options.WeightDecay, false, false);
     }
 
-    public string CheckpointDir => Path.Combine(runDir, "checkpoints");
-
     public static int StepsPerEpoch(int count, int batch) => Math.Max(1, count / batch);
 
     public CamTrainingResult Train(ICamTrainingData data, IProgress<CamStepReport>? progress = null, CancellationToken ct = default)
@@ -107,6 +105,7 @@ public sealed class CamTrainer : IDisposable
             using (var scope = torch.NewDisposeScope())
             {
                 torch.manual_seed(Mix(options.Seed, step, -1));
+                model.SeedDropout(Mix(options.Seed, step, -3));
                 var (images, labels) = Batch(data, order, offset, step);
                 optimizer.zero_grad();
                 var (loss, t) = EcsObjective.Compute(model, images, labels, step);
@@ -176,58 +175,14 @@ public sealed class CamTrainer : IDisposable
         }
     }
 
-    private string SaveCheckpoint(int step)
-    {
-        var dir = Path.Combine(CheckpointDir, $"step-{step:D6}");
-        var tmp = dir + ".tmp";
-        if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
-        Directory.CreateDirectory(tmp);
-        model.save(Path.Combine(tmp, "model.bin"));
-        optimizer.save_state_dict(Path.Combine(tmp, "optimizer.bin"));
-        File.WriteAllText(Path.Combine(tmp, "state.json"), JsonSerializer.Serialize(new CheckpointState(step, options.Seed)));
-        if (Directory.Exists(dir)) Directory.Delete(dir, true);
-        Directory.Move(tmp, dir);   // a checkpoint directory exists only when complete
-        File.WriteAllText(Path.Combine(CheckpointDir, "latest"), Path.GetFileName(dir));
-        return dir;
-    }
+    private string SaveCheckpoint(int step) => Checkpoints.Save(runDir, step, options.Seed, model, optimizer);
 
-    private string? LatestCheckpoint()
-    {
-        var pointer = Path.Combine(CheckpointDir, "latest");
-        if (!File.Exists(pointer)) return null;
-        var dir = Path.Combine(CheckpointDir, File.ReadAllText(pointer).Trim());
-        return Directory.Exists(dir) ? dir : null;
-    }
+    private string? LatestCheckpoint() => Checkpoints.Latest(runDir);
 
-    /// <summary>Loads the latest checkpoint of the run, if any; returns the step to continue from.</summary>
-    private int Resume()
-    {
-        var dir = LatestCheckpoint();
-        if (dir is null) return 0;
-        var state = JsonSerializer.Deserialize<CheckpointState>(File.ReadAllText(Path.Combine(dir, "state.json")))
-            ?? throw new InvalidDataException($"{dir}: unreadable state.json");
-        if (state.Seed != options.Seed)
-            throw new InvalidOperationException($"{dir}: checkpoint was trained with seed {state.Seed}, not {options.Seed}");
-        model.load(Path.Combine(dir, "model.bin"));
-        optimizer.load_state_dict(Path.Combine(dir, "optimizer.bin"));
-        return state.Step;
-    }
+    private int Resume() => Checkpoints.Resume(runDir, options.Seed, model, optimizer);
 
     /// <summary>Loads the weights of a checkpoint directory (or of a run's latest checkpoint) into a model.</summary>
-    public static string LoadWeights(EcsNetModel model, string runOrCheckpoint)
-    {
-        string dir = runOrCheckpoint;
-        var pointer = Path.Combine(runOrCheckpoint, "checkpoints", "latest");
-        if (File.Exists(pointer))
-            dir = Path.Combine(runOrCheckpoint, "checkpoints", File.ReadAllText(pointer).Trim());
-        var file = Path.Combine(dir, "model.bin");
-        if (!File.Exists(file))
-            throw new EcsNet.Data.BadInputException(runOrCheckpoint, "no checkpoint found (expected checkpoints/latest or model.bin)");
-        model.load(file);
-        return dir;
-    }
+    public static string LoadWeights(EcsNetModel model, string runOrCheckpoint) => Checkpoints.LoadWeights(model, runOrCheckpoint);
 
     public void Dispose() => optimizer.Dispose();
-
-    private sealed record CheckpointState(int Step, int Seed);
 }

@@ -24,6 +24,7 @@ public sealed class EcsNetModel : Module<Tensor, Tensor>
     private readonly Conv2d? projMid, projLate, pcmFeatures;   // PCM projections (SEAM f8_3, f8_4, f9)
     private readonly Conv2d? gate, gateHead;                   // gate variant
     private readonly EcsNetOptions options;
+    private readonly Generator dropoutGenerator = new Generator(0);
 
     public EcsNetModel(Backbone trunk, EcsNetOptions options) : base(nameof(EcsNetModel))
     {
@@ -47,6 +48,9 @@ public sealed class EcsNetModel : Module<Tensor, Tensor>
     }
 
     public Backbone Trunk => trunk;
+
+    /// <summary>Seeds the head dropout (trainers call it every step with a value derived from seed and step).</summary>
+    public void SeedDropout(long seed) => dropoutGenerator.manual_seed(seed);
     public EcsNetOptions Options => options;
 
     /// <summary>The classifier B's weight: the one parameter the overlay convolutions share (Eq 8).</summary>
@@ -68,6 +72,13 @@ public sealed class EcsNetModel : Module<Tensor, Tensor>
     {
         var features = trunk.ForwardFeatures(image);
         var x = features.Final;
+        if (options.HeadDropout > 0 && training)
+        {
+            // Channel dropout (Dropout2d) drawn from the model's own generator, so a step's randomness depends
+            // only on (seed, step), whatever else in the process draws random numbers.
+            var keep = (rand(new long[] { x.shape[0], x.shape[1], 1, 1 }, generator: dropoutGenerator, device: x.device) >= options.HeadDropout).to_type(x.dtype);
+            x = x * keep / (1 - options.HeadDropout);
+        }
         var h = classifier.forward(x);
         if (overlay && options.Overlay && options.OverlayRates.Count > 0)
         {

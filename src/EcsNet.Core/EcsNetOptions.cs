@@ -105,6 +105,9 @@ public sealed record EcsNetOptions
     /// <summary>Gaussian blur σ for erasing as a fraction of the crop side (448 → σ 8 px). Kernel = 2⌈3σ⌉+1.</summary>
     public double BlurSigmaFraction { get; init; } = 8.0 / 448.0;
 
+    /// <summary>Dropout before classifier B in training (PSA/SEAM's dropout7 on ResNet-38: 0.5).</summary>
+    public double HeadDropout { get; init; } = 0.5;
+
     /// <summary>Map read by CAM inference.</summary>
     public InferenceMap Inference { get; init; } = InferenceMap.Cam;
 }

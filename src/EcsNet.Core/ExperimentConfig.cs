@@ -41,6 +41,7 @@ public sealed record ExperimentConfig
     public static ExperimentConfig SmallCpu { get; } = new()
     {
         Backbone = BackboneKind.Small,
+        Cam = new EcsNetOptions { HeadDropout = 0 },
         CamTraining = new CamTrainingOptions
         {
             Crop = 128, BatchSize = 8, Epochs = 8, LearningRate = 0.05, WarmupSteps = 20,

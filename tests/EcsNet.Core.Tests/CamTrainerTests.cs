@@ -32,10 +32,18 @@ public class CamTrainerTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// A model whose initial weights come from a private generator: other test classes run in parallel and
+    /// draw from torch's global generator, so a global manual_seed would not make two models equal.
+    /// </summary>
     private static EcsNetModel NewModel()
     {
-        manual_seed(7);
-        return new EcsNetModel(new SmallBackbone(8), new EcsNetOptions { OverlayRates = new[] { 1, 2 } });
+        var model = new EcsNetModel(new SmallBackbone(8), new EcsNetOptions { OverlayRates = new[] { 1, 2 } });
+        using var g = new Generator(7);
+        using (no_grad())
+            foreach (var p in model.parameters())
+                p.copy_(randn(p.shape, generator: g) * 0.1);
+        return model;
     }
 
     private static CamTrainingOptions Options(int stopAfter) => new()
