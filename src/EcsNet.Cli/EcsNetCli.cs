@@ -22,6 +22,7 @@ public static class EcsNetCli
     {
         yield return DataCommands.Build(io);
         yield return EvalCommand.Build(io);
+        yield return BenchCommands.Build(io);
     }
 
     public static async Task<int> RunAsync(string[] args, CliIo? io = null, CancellationToken cancellationToken = default)

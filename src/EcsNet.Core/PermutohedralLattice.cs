@@ -1,0 +1,375 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using EcsNet.Data;
+
+namespace EcsNet.Core;
+
+/// <summary>One (index, weight) pair of the sparse splat/slice matrices of a <see cref="PermutohedralLattice"/>.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal readonly record struct LatticeEntry(int Index, float Weight);
+
+/// <summary>
+/// The permutohedral lattice of Adams, Baek &amp; Davis (2010), "Fast High-Dimensional Filtering Using the
+/// Permutohedral Lattice", in the variant Krähenbühl &amp; Koltun (2011) use for the dense CRF: every point is
+/// splatted with barycentric weights onto the d+1 vertices of its enclosing simplex, the vertex values are
+/// blurred with [1/2, 1, 1/2] along each of the d+1 lattice axes (missing neighbours count as zero), and sliced
+/// back with the same weights times α = 1/(1+2^-d). The result approximates Σ_j exp(-½‖f_i - f_j‖²) v_j up to
+/// a constant factor, in O(N·d²) instead of O(N²).
+/// </summary>
+/// <remarks>
+/// Built once per feature set; <see cref="Filter"/> can then be applied to any number of value channels.
+/// The dense CRF drives the same structures (slice entries, the transposed splat matrix, blur neighbours)
+/// with label-vectorised loops of its own; see <see cref="DenseCrf"/>.
+/// </remarks>
+public sealed class PermutohedralLattice
+{
+    /// <summary>Largest feature dimension supported: keys are packed as 16-bit coordinates into 128 bits.</summary>
+    public const int MaxDimensions = 8;
+
+    private PermutohedralLattice(int points, int dimensions, int vertices, LatticeEntry[] slice, int[] splatStart, LatticeEntry[] splat, int[] blurNeighbours)
+    {
+        PointCount = points;
+        Dimensions = dimensions;
+        VertexCount = vertices;
+        Slice = slice;
+        SplatStart = splatStart;
+        Splat = splat;
+        BlurNeighbours = blurNeighbours;
+    }
+
+    /// <summary>Number of filtered points N.</summary>
+    public int PointCount { get; }
+
+    /// <summary>Feature dimension d.</summary>
+    public int Dimensions { get; }
+
+    /// <summary>Number of lattice vertices M touched by the points.</summary>
+    public int VertexCount { get; }
+
+    /// <summary>The slicing constant α = 1/(1+2^-d) of Krähenbühl's implementation (undoes the blur's gain).</summary>
+    public float Alpha => 1f / (1f + MathF.Pow(2f, -Dimensions));
+
+    /// <summary>Per point, its d+1 simplex vertices (vertex index, barycentric weight): [N][d+1].</summary>
+    internal LatticeEntry[] Slice { get; }
+
+    /// <summary>CSR row starts of the transposed splat matrix, one row per vertex: [M+1].</summary>
+    internal int[] SplatStart { get; }
+
+    /// <summary>Transposed splat matrix entries (slot = point·(d+1)+j, barycentric weight), points ascending within a row.</summary>
+    internal LatticeEntry[] Splat { get; }
+
+    /// <summary>
+    /// For axis j and vertex i, the two neighbours along the axis at [(j·M + i)·2] and [(j·M + i)·2 + 1];
+    /// a missing neighbour is M, the index of an all-zero row kept after the real vertices.
+    /// </summary>
+    internal int[] BlurNeighbours { get; }
+
+    /// <summary>
+    /// Builds the lattice for N points with d features each, <paramref name="features"/> laid out [N][d]
+    /// (already divided by the kernel's standard deviations).
+    /// </summary>
+    public static PermutohedralLattice Build(ReadOnlySpan<float> features, int points, int dimensions, bool parallel = false)
+    {
+        if (dimensions < 1 || dimensions > MaxDimensions)
+            throw new BadInputException("permutohedral lattice", $"feature dimension {dimensions} is outside 1..{MaxDimensions}");
+        if (points < 1)
+            throw new BadInputException("permutohedral lattice", $"needs at least one point, got {points}");
+        if (features.Length != (long)points * dimensions)
+            throw new BadInputException("permutohedral lattice", $"features hold {features.Length} values, expected {points}×{dimensions} = {(long)points * dimensions}");
+
+        int d = dimensions, d1 = d + 1;
+        var slice = new LatticeEntry[points * d1];
+        var table = new LatticeHashTable(d, Math.Max(16, points / 2));
+        Span<float> scale = stackalloc float[d];
+        Span<float> elevated = stackalloc float[d1];
+        Span<float> rem0 = stackalloc float[d1];
+        Span<int> rank = stackalloc int[d1];
+        Span<float> bary = stackalloc float[d1 + 1];
+        Span<short> key = stackalloc short[d];
+        Span<int> lastRem0 = stackalloc int[d1];
+        Span<int> lastRank = stackalloc int[d1];
+        bool haveLast = false;
+
+        // Adams et al. 2010 p.5-6: scale so that the lattice blur has the standard deviation of a unit Gaussian;
+        // computed in double and rounded to float as the reference does.
+        float invStdDev = (float)(Math.Sqrt(2.0 / 3.0) * d1);
+        for (int i = 0; i < d; i++)
+            scale[i] = (float)(1.0 / Math.Sqrt((double)(i + 2) * (i + 1)) * invStdDev);
+        float downFactor = 1f / d1;
+
+        for (int p = 0; p < points; p++)
+        {
+            var f = features.Slice(p * d, d);
+
+            // Elevate onto the plane x·1 = 0 in d+1 dimensions (y = E f).
+            float sm = 0;
+            for (int j = d; j > 0; j--)
+            {
+                float cf = f[j - 1] * scale[j - 1];
+                elevated[j] = sm - j * cf;
+                sm += cf;
+            }
+            elevated[0] = sm;
+
+            // Nearest remainder-0 lattice point by per-coordinate rounding (ties to even, as SSE rounding).
+            float sum = 0;
+            for (int i = 0; i <= d; i++)
+            {
+                float v = MathF.Round(downFactor * elevated[i]);
+                rem0[i] = v * d1;
+                sum += v;
+            }
+
+            // Rank of each coordinate's remainder: which simplex of the lattice holds the point.
+            rank.Clear();
+            for (int i = 0; i < d; i++)
+            {
+                float di = elevated[i] - rem0[i];
+                for (int j = i + 1; j <= d; j++)
+                {
+                    if (di < elevated[j] - rem0[j]) rank[i]++;
+                    else rank[j]++;
+                }
+            }
+
+            // The rounded point may be off the plane (sum ≠ 0): walk it back.
+            int isum = (int)sum;
+            for (int i = 0; i <= d; i++)
+            {
+                rank[i] += isum;
+                if (rank[i] < 0) { rank[i] += d1; rem0[i] += d1; }
+                else if (rank[i] > d) { rank[i] -= d1; rem0[i] -= d1; }
+            }
+
+            // Barycentric coordinates (Adams et al. p.10).
+            bary.Clear();
+            for (int i = 0; i <= d; i++)
+            {
+                float v = (elevated[i] - rem0[i]) * downFactor;
+                bary[d - rank[i]] += v;
+                bary[d - rank[i] + 1] -= v;
+            }
+            bary[0] += 1f + bary[d1];
+
+            // Neighbouring points along a scan line usually fall into the same simplex: reuse its vertices.
+            bool same = haveLast;
+            for (int i = 0; i <= d && same; i++)
+                same = lastRank[i] == rank[i] && lastRem0[i] == (int)rem0[i];
+            int baseSlot = p * d1;
+            if (same)
+            {
+                int prev = baseSlot - d1;
+                for (int r = 0; r <= d; r++)
+                    slice[baseSlot + r] = new LatticeEntry(slice[prev + r].Index, bary[r]);
+                continue;
+            }
+
+            for (int r = 0; r <= d; r++)
+            {
+                // Vertex r of the simplex: remainder-0 point plus the canonical offset for this rank order.
+                for (int i = 0; i < d; i++)
+                {
+                    int k = (int)rem0[i] + (rank[i] <= d - r ? r : r - d1);
+                    if (k < short.MinValue || k > short.MaxValue)
+                        throw new BadInputException("permutohedral lattice", $"feature values too large for the lattice (point {p}); scale the features down");
+                    key[i] = (short)k;
+                }
+                slice[baseSlot + r] = new LatticeEntry(table.FindOrAdd(LatticeKey.Pack(key)), bary[r]);
+            }
+            for (int i = 0; i <= d; i++)
+            {
+                lastRank[i] = rank[i];
+                lastRem0[i] = (int)rem0[i];
+            }
+            haveLast = true;
+        }
+
+        int m = table.Count;
+        var neighbours = BuildNeighbours(table, d, m, parallel);
+        var (splatStart, splat) = Transpose(slice, m);
+        return new PermutohedralLattice(points, d, m, slice, splatStart, splat, neighbours);
+    }
+
+    private static int[] BuildNeighbours(LatticeHashTable table, int d, int m, bool parallel)
+    {
+        int d1 = d + 1;
+        var neighbours = new int[d1 * m * 2];
+        void Range(int lo, int hi)
+        {
+            Span<short> key = stackalloc short[d];
+            Span<short> n = stackalloc short[d];
+            for (int i = lo; i < hi; i++)
+            {
+                table.KeyAt(i).Unpack(key);
+                for (int j = 0; j <= d; j++)
+                {
+                    // Lattice axis j moves coordinate j by +d and every other one by -1 (and the reverse).
+                    for (int k = 0; k < d; k++) n[k] = (short)(key[k] - 1);
+                    if (j < d) n[j] = (short)(key[j] + d);
+                    int a = table.Find(LatticeKey.Pack(n));
+                    for (int k = 0; k < d; k++) n[k] = (short)(key[k] + 1);
+                    if (j < d) n[j] = (short)(key[j] - d);
+                    int b = table.Find(LatticeKey.Pack(n));
+                    int at = (j * m + i) * 2;
+                    neighbours[at] = a < 0 ? m : a;
+                    neighbours[at + 1] = b < 0 ? m : b;
+                }
+            }
+        }
+        ParallelRanges.For(m, 2048, parallel ? Environment.ProcessorCount : 1, Range);
+        return neighbours;
+    }
+
+    /// <summary>Counting-sort transpose of the slice matrix so that splatting becomes a race-free gather per vertex.</summary>
+    private static (int[] Start, LatticeEntry[] Entries) Transpose(LatticeEntry[] slice, int m)
+    {
+        var start = new int[m + 1];
+        foreach (var e in slice)
+            start[e.Index + 1]++;
+        for (int v = 0; v < m; v++)
+            start[v + 1] += start[v];
+        var fill = new int[m];
+        Array.Copy(start, fill, m);
+        var entries = new LatticeEntry[slice.Length];
+        for (int s = 0; s < slice.Length; s++)
+        {
+            var e = slice[s];
+            entries[fill[e.Index]++] = new LatticeEntry(s, e.Weight);
+        }
+        return (start, entries);
+    }
+
+    /// <summary>
+    /// out = α · slice(blur(splat(in))) for <paramref name="valueSize"/> channels laid out [N][valueSize]
+    /// (Krähenbühl's Permutohedral::compute, forward direction). Scalar reference path: used for the CRF's
+    /// normalisation and by tests; the CRF's inference loop has its own vectorised version.
+    /// </summary>
+    public void Filter(ReadOnlySpan<float> input, Span<float> output, int valueSize)
+    {
+        if (valueSize < 1)
+            throw new BadInputException("permutohedral lattice", $"value size must be positive, got {valueSize}");
+        if (input.Length != (long)PointCount * valueSize || output.Length != input.Length)
+            throw new BadInputException("permutohedral lattice", $"filter needs {PointCount}×{valueSize} values in and out, got {input.Length} and {output.Length}");
+        int d1 = Dimensions + 1, m = VertexCount, vs = valueSize;
+        var values = new float[(m + 1) * vs];
+        var next = new float[(m + 1) * vs];
+        for (int v = 0; v < m; v++)
+        {
+            var row = values.AsSpan(v * vs, vs);
+            for (int e = SplatStart[v]; e < SplatStart[v + 1]; e++)
+            {
+                var entry = Splat[e];
+                var src = input.Slice(entry.Index / d1 * vs, vs);
+                for (int k = 0; k < vs; k++) row[k] += entry.Weight * src[k];
+            }
+        }
+        for (int j = 0; j <= Dimensions; j++)
+        {
+            for (int v = 0; v < m; v++)
+            {
+                int a = BlurNeighbours[(j * m + v) * 2], b = BlurNeighbours[(j * m + v) * 2 + 1];
+                for (int k = 0; k < vs; k++)
+                    next[v * vs + k] = values[v * vs + k] + 0.5f * (values[a * vs + k] + values[b * vs + k]);
+            }
+            (values, next) = (next, values);
+        }
+        float alpha = Alpha;
+        for (int p = 0; p < PointCount; p++)
+        {
+            var dst = output.Slice(p * vs, vs);
+            dst.Clear();
+            for (int r = 0; r < d1; r++)
+            {
+                var entry = Slice[p * d1 + r];
+                float w = entry.Weight * alpha;
+                for (int k = 0; k < vs; k++) dst[k] += w * values[entry.Index * vs + k];
+            }
+        }
+    }
+
+    /// <summary>A lattice vertex key: d coordinates (the last one is implied) packed as 16-bit fields.</summary>
+    private readonly record struct LatticeKey(ulong Lo, ulong Hi)
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static LatticeKey Pack(ReadOnlySpan<short> k)
+        {
+            ulong lo = 0, hi = 0;
+            for (int i = 0; i < k.Length && i < 4; i++) lo |= (ulong)(ushort)k[i] << (16 * i);
+            for (int i = 4; i < k.Length; i++) hi |= (ulong)(ushort)k[i] << (16 * (i - 4));
+            return new LatticeKey(lo, hi);
+        }
+
+        public void Unpack(Span<short> k)
+        {
+            for (int i = 0; i < k.Length; i++)
+                k[i] = (short)(ushort)((i < 4 ? Lo >> (16 * i) : Hi >> (16 * (i - 4))) & 0xFFFF);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public ulong Mix() => (Lo * 0x9E3779B97F4A7C15UL) ^ ((Hi + 0x632BE59BD9B4E019UL) * 0xC2B2AE3D27D4EB4FUL);
+    }
+
+    /// <summary>Open-addressing hash from vertex key to dense vertex index, in insertion order.</summary>
+    private sealed class LatticeHashTable
+    {
+        private int[] _slots; // vertex index + 1, 0 = empty
+        private LatticeKey[] _keys;
+        private int _mask, _shift;
+
+        public LatticeHashTable(int dimensions, int expected)
+        {
+            int capacity = 1 << Math.Max(4, (int)Math.Ceiling(Math.Log2(expected * 2.0)));
+            _slots = new int[capacity];
+            _keys = new LatticeKey[Math.Max(16, expected)];
+            _mask = capacity - 1;
+            _shift = 64 - System.Numerics.BitOperations.Log2((uint)capacity);
+        }
+
+        public int Count { get; private set; }
+
+        public LatticeKey KeyAt(int index) => _keys[index];
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private int Home(LatticeKey key) => (int)(key.Mix() >> _shift);
+
+        public int Find(LatticeKey key)
+        {
+            for (int h = Home(key); ; h = (h + 1) & _mask)
+            {
+                int s = _slots[h];
+                if (s == 0) return -1;
+                if (_keys[s - 1] == key) return s - 1;
+            }
+        }
+
+        public int FindOrAdd(LatticeKey key)
+        {
+            for (int h = Home(key); ; h = (h + 1) & _mask)
+            {
+                int s = _slots[h];
+                if (s == 0)
+                {
+                    if (Count == _keys.Length) Array.Resize(ref _keys, _keys.Length * 2);
+                    _keys[Count] = key;
+                    _slots[h] = ++Count;
+                    if (Count * 2 > _slots.Length) Grow();
+                    return Count - 1;
+                }
+                if (_keys[s - 1] == key) return s - 1;
+            }
+        }
+
+        private void Grow()
+        {
+            _slots = new int[_slots.Length * 2];
+            _mask = _slots.Length - 1;
+            _shift--;
+            for (int v = 0; v < Count; v++)
+            {
+                int h = Home(_keys[v]);
+                while (_slots[h] != 0) h = (h + 1) & _mask;
+                _slots[h] = v + 1;
+            }
+        }
+    }
+}
