@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -91,9 +92,9 @@ public sealed class DenseCrf
 
         var kernels = new List<Func<Kernel>>();
         if (Options.GaussianCompat != 0)
-            kernels.Add(() => Kernel.Create(SmoothnessFeatures(Width, Height, Options.GaussianSxy), n, 2, Options.GaussianCompat, false));
+            kernels.Add(() => Kernel.Create(SmoothnessFeatures(Width, Height, Options.GaussianSxy), n, 2, Options.GaussianCompat));
         if (Options.BilateralCompat != 0)
-            kernels.Add(() => Kernel.Create(AppearanceFeatures(image, Options.BilateralSxy, Options.BilateralSrgb), n, 5, Options.BilateralCompat, false));
+            kernels.Add(() => Kernel.Create(AppearanceFeatures(image, Options.BilateralSxy, Options.BilateralSrgb), n, 5, Options.BilateralCompat));
         _kernels = new Kernel[kernels.Count];
         if (Options.MaxDegreeOfParallelism > 1 && kernels.Count > 1)
             Parallel.For(0, kernels.Count, new ParallelOptions { MaxDegreeOfParallelism = Options.MaxDegreeOfParallelism }, k => _kernels[k] = kernels[k]());
@@ -194,78 +195,126 @@ public sealed class DenseCrf
     public float[] Infer(ReadOnlySpan<float> probs, int labels)
     {
         CheckProbabilities(Width, Height, probs, labels, "dense CRF");
+        var q = GC.AllocateUninitializedArray<float>(labels * Width * Height);
+        InferInto(probs, labels, q);
+        return q;
+    }
+
+    /// <summary>As <see cref="Infer(ReadOnlySpan{float}, int)"/>, writing Q [labels][H][W] into <paramref name="output"/>.</summary>
+    public void Infer(ReadOnlySpan<float> probs, int labels, Span<float> output)
+    {
+        CheckProbabilities(Width, Height, probs, labels, "dense CRF");
+        if (output.Length != probs.Length)
+            throw new BadInputException("dense CRF", $"output holds {output.Length} values, expected {probs.Length}");
+        InferInto(probs, labels, output);
+    }
+
+    private void InferInto(ReadOnlySpan<float> probs, int labels, Span<float> output)
+    {
         // Labels are the inner dimension, padded to a block the JIT unrolls: 4, 8, 16, 24 or 32 lanes, or
         // several 32-lane blocks past that.
         int width = labels <= 4 ? 4 : labels <= 8 ? 8 : labels <= 16 ? 16 : labels <= 24 ? 24 : 32;
         int blocks = (labels + width - 1) / width;
-        return width switch
+        switch (width)
         {
-            4 => Run<LabelBlock4>(probs, labels, blocks),
-            8 => Run<LabelBlock8>(probs, labels, blocks),
-            16 => Run<LabelBlock16>(probs, labels, blocks),
-            24 => Run<LabelBlock24>(probs, labels, blocks),
-            _ => Run<LabelBlock32>(probs, labels, blocks),
-        };
+            case 4: Run<LabelBlock4>(probs, labels, blocks, output); break;
+            case 8: Run<LabelBlock8>(probs, labels, blocks, output); break;
+            case 16: Run<LabelBlock16>(probs, labels, blocks, output); break;
+            case 24: Run<LabelBlock24>(probs, labels, blocks, output); break;
+            default: Run<LabelBlock32>(probs, labels, blocks, output); break;
+        }
     }
 
-    private float[] Run<TB>(ReadOnlySpan<float> probs, int labels, int blocks) where TB : struct, ILabelBlock<TB>
+    /// <summary>
+    /// Mean field, organised as T+1 pixel passes. Pass t computes Q_t[p] = softmax(log p + messages from the
+    /// blurred lattices of Q_{t−1}) for each pixel and at once splats Q_t[p] onto the next lattices (one private
+    /// copy per thread partition, summed afterwards), so Q is never stored or re-read; the last pass writes Q_T out.
+    /// Between passes each lattice is reduced and blurred along its d+1 axes.
+    /// </summary>
+    private unsafe void Run<TB>(ReadOnlySpan<float> probs, int labels, int blocks, Span<float> output) where TB : struct, ILabelBlock<TB>
     {
-        int n = Width * Height, lp = TB.Width * blocks, dop = Options.MaxDegreeOfParallelism;
+        int n = Width * Height, lp = TB.Width * blocks, dop = Options.MaxDegreeOfParallelism, kernels = _kernels.Length;
         const int PixelChunk = 4096, VertexChunk = 2048;
-
-        // log p, clipped, as [pixel][lp]; padding lanes get log 0 = −∞ so they stay at probability 0.
-        var logP = GC.AllocateUninitializedArray<float>(n * lp);
-        float floor = Options.ProbabilityFloor;
-        unsafe
+        // Static pixel partitions (one splat copy each) keep the sums' order, hence the result, fixed for a given thread count.
+        int parts = Math.Max(1, Math.Min(dop, n / PixelChunk));
+        var pool = ArrayPool<float>.Shared;
+        var rented = new List<float[]>();
+        float[] Rent(int length)
         {
+            var a = pool.Rent(length);
+            rented.Add(a);
+            return a;
+        }
+
+        try
+        {
+            var logP = Rent(n * lp);
+            float floor = Options.ProbabilityFloor;
             fixed (float* src = probs)
             {
                 var srcPtr = (nint)src;
                 ParallelRanges.For(n, PixelChunk, dop, (lo, hi) => LogUnary(new ReadOnlySpan<float>((float*)srcPtr, labels * n), logP, n, labels, lp, floor, lo, hi));
             }
-        }
 
-        var q = GC.AllocateUninitializedArray<float>(n * lp);
-        ParallelRanges.For(n, PixelChunk, dop, (lo, hi) => SoftmaxRows<TB>(logP, q, lp, blocks, lo, hi));
-
-        var front = new float[_kernels.Length][];
-        var back = new float[_kernels.Length][];
-        for (int k = 0; k < _kernels.Length; k++)
-        {
-            front[k] = new float[(_kernels[k].Lattice.VertexCount + 1) * lp];
-            back[k] = new float[(_kernels[k].Lattice.VertexCount + 1) * lp];
-        }
-        var filtered = new float[_kernels.Length][];
-
-        for (int it = 0; it < Options.Iterations; it++)
-        {
-            for (int k = 0; k < _kernels.Length; k++)
+            var passes = new Pass(kernels, parts);
+            for (int k = 0; k < kernels; k++)
             {
-                var kernel = _kernels[k];
-                int m = kernel.Lattice.VertexCount;
-                float[] a = front[k], b = back[k];
-                ParallelRanges.For(m, VertexChunk, dop, (lo, hi) => Splat<TB>(kernel, q, a, lp, blocks, lo, hi));
-                for (int axis = 0; axis <= kernel.Lattice.Dimensions; axis++)
+                int rows = (_kernels[k].Lattice.VertexCount + 1) * lp;
+                passes.Filtered[k] = Rent(rows);
+                passes.Spare[k] = Rent(rows);
+                // Row M stands for missing blur neighbours and must read as zero in both blur buffers.
+                passes.Filtered[k].AsSpan(rows - lp, lp).Clear();
+                passes.Spare[k].AsSpan(rows - lp, lp).Clear();
+                for (int t = 0; t < parts; t++) passes.Splats[k, t] = Rent(rows);
+            }
+
+            fixed (float* outPtr = output)
+            {
+                var outAt = (nint)outPtr;
+                for (int pass = 0; pass <= Options.Iterations; pass++)
                 {
-                    float[] src = a, dst = b;
-                    ParallelRanges.For(m, VertexChunk, dop, (lo, hi) => Blur<TB>(kernel, axis, src, dst, lp, blocks, lo, hi));
-                    (a, b) = (b, a);
-                }
-                filtered[k] = a;
-            }
-            ParallelRanges.For(n, PixelChunk, dop, (lo, hi) => SliceAndSoftmax<TB>(_kernels, filtered, logP, q, lp, blocks, lo, hi));
-        }
+                    bool first = pass == 0, last = pass == Options.Iterations;
+                    Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = dop }, t =>
+                    {
+                        int lo = (int)((long)n * t / parts), hi = (int)((long)n * (t + 1) / parts);
+                        if (!last)
+                            for (int k = 0; k < kernels; k++)
+                                passes.Splats[k, t].AsSpan(0, _kernels[k].Lattice.VertexCount * lp).Clear();
+                        var o = last ? new Span<float>((float*)outAt, labels * n) : Span<float>.Empty;
+                        PixelPass<TB>(_kernels, passes, t, logP, lp, blocks, labels, n, lo, hi, messages: !first, splat: !last, o);
+                    });
+                    if (last) break;
 
-        var result = GC.AllocateUninitializedArray<float>(labels * n);
-        ParallelRanges.For(n, PixelChunk, dop, (lo, hi) =>
-        {
-            for (int l = 0; l < labels; l++)
-            {
-                var dst = result.AsSpan(l * n);
-                for (int p = lo; p < hi; p++) dst[p] = q[p * lp + l];
+                    for (int k = 0; k < kernels; k++)
+                    {
+                        var kernel = _kernels[k];
+                        int m = kernel.Lattice.VertexCount;
+                        float[] a = passes.Filtered[k], b = passes.Spare[k];
+                        ParallelRanges.For(m, VertexChunk, dop, (lo, hi) => SumCopies(passes, k, parts, a, lp, lo, hi));
+                        for (int axis = 0; axis <= kernel.Lattice.Dimensions; axis++)
+                        {
+                            float[] src = a, dst = b;
+                            ParallelRanges.For(m, VertexChunk, dop, (lo, hi) => Blur<TB>(kernel, axis, src, dst, lp, blocks, lo, hi));
+                            (a, b) = (b, a);
+                        }
+                        passes.Filtered[k] = a;
+                        passes.Spare[k] = b;
+                    }
+                }
             }
-        });
-        return result;
+        }
+        finally
+        {
+            foreach (var a in rented) pool.Return(a);
+        }
+    }
+
+    /// <summary>Per-run buffers: the blurred lattice values read by a pass and the splat copies it writes.</summary>
+    private sealed class Pass(int kernels, int parts)
+    {
+        public readonly float[][] Filtered = new float[kernels][];
+        public readonly float[][] Spare = new float[kernels][];
+        public readonly float[,][] Splats = new float[kernels, parts][];
     }
 
     private static void LogUnary(ReadOnlySpan<float> probs, float[] logP, int n, int labels, int lp, float floor, int lo, int hi)
@@ -278,6 +327,7 @@ public sealed class DenseCrf
             for (int p = lo; p < hi; p++)
                 logP[p * lp + l] = Math.Clamp(src[p], floor, 1f);
         }
+        // log 0 = −∞ in the padding lanes keeps their probability at exactly 0.
         ref float r = ref MemoryMarshal.GetReference(rows);
         int i = 0;
         for (; i + 8 <= rows.Length; i += 8)
@@ -286,25 +336,74 @@ public sealed class DenseCrf
             Vector128.Log(Vector128.LoadUnsafe(ref r, (nuint)i)).StoreUnsafe(ref r, (nuint)i);
     }
 
-    private static void SoftmaxRows<TB>(float[] logits, float[] q, int lp, int blocks, int lo, int hi) where TB : struct, ILabelBlock<TB>
+    /// <summary>
+    /// Pixels [lo, hi) of partition <paramref name="part"/>: Q[p] = softmax(log p[p] + Σ_k α·w_k·slice_k[p]) (the
+    /// messages only after the first pass), then either splat Q[p] into the partition's copies or write it out.
+    /// </summary>
+    private static void PixelPass<TB>(Kernel[] kernels, Pass passes, int part, float[] logP, int lp, int blocks, int labels, int n,
+        int lo, int hi, bool messages, bool splat, Span<float> output) where TB : struct, ILabelBlock<TB>
     {
-        ref float src = ref MemoryMarshal.GetArrayDataReference(logits);
-        ref float dst = ref MemoryMarshal.GetArrayDataReference(q);
+        Span<float> row = stackalloc float[lp];
+        ref float rowRef = ref MemoryMarshal.GetReference(row);
+        ref float unary = ref MemoryMarshal.GetArrayDataReference(logP);
+        int count = messages || splat ? kernels.Length : 0;
         for (int p = lo; p < hi; p++)
         {
-            if (blocks == 1)
-                StoreSoftmax(ref Unsafe.Add(ref dst, p * lp), TB.Load(ref Unsafe.Add(ref src, p * lp)));
-            else
+            for (int b = 0; b < blocks; b++)
             {
-                Unsafe.CopyBlockUnaligned(ref Unsafe.As<float, byte>(ref Unsafe.Add(ref dst, p * lp)), ref Unsafe.As<float, byte>(ref Unsafe.Add(ref src, p * lp)), (uint)(lp * sizeof(float)));
-                SoftmaxInPlace<TB>(ref Unsafe.Add(ref dst, p * lp), blocks);
+                int shift = b * TB.Width;
+                TB acc = TB.Load(ref Unsafe.Add(ref unary, p * lp + shift));
+                if (messages)
+                {
+                    for (int k = 0; k < kernels.Length; k++)
+                    {
+                        var kernel = kernels[k];
+                        int d1 = kernel.Lattice.Dimensions + 1;
+                        ref LatticeEntry e = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(kernel.Entries), p * d1);
+                        ref float vals = ref MemoryMarshal.GetArrayDataReference(passes.Filtered[k]);
+                        TB sum = default;
+                        for (int r = 0; r < d1; r++)
+                        {
+                            var entry = Unsafe.Add(ref e, r);
+                            sum = TB.MultiplyAdd(sum, entry.Weight, ref Unsafe.Add(ref vals, entry.Index * lp + shift));
+                        }
+                        acc = TB.MultiplyAdd(acc, kernel.MessageScale, sum);
+                    }
+                }
+                TB.Store(ref Unsafe.Add(ref rowRef, shift), acc);
             }
-        }
+            if (blocks == 1)
+            {
+                var x = TB.Load(ref rowRef);
+                var ex = TB.ExpShifted(x, TB.Max(x), out float total);
+                TB.Store(ref rowRef, TB.Scale(ex, 1f / total));
+            }
+            else
+                SoftmaxInPlace<TB>(ref rowRef, blocks);
 
-        static void StoreSoftmax(ref float dst, TB x)
-        {
-            var e = TB.ExpShifted(x, TB.Max(x), out float sum);
-            TB.Store(ref dst, TB.Scale(e, 1f / sum));
+            if (!splat)
+            {
+                for (int l = 0; l < labels; l++) output[l * n + p] = row[l];
+                continue;
+            }
+            for (int k = 0; k < count; k++)
+            {
+                var kernel = kernels[k];
+                int d1 = kernel.Lattice.Dimensions + 1;
+                ref LatticeEntry e = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(kernel.Entries), p * d1);
+                ref float copy = ref MemoryMarshal.GetArrayDataReference(passes.Splats[k, part]);
+                for (int b = 0; b < blocks; b++)
+                {
+                    int shift = b * TB.Width;
+                    var qb = TB.Load(ref Unsafe.Add(ref rowRef, shift));
+                    for (int r = 0; r < d1; r++)
+                    {
+                        var entry = Unsafe.Add(ref e, r);
+                        ref float at = ref Unsafe.Add(ref copy, entry.Index * lp + shift);
+                        TB.Store(ref at, TB.MultiplyAdd(TB.Load(ref at), entry.Weight, qb));
+                    }
+                }
+            }
         }
     }
 
@@ -329,27 +428,18 @@ public sealed class DenseCrf
         }
     }
 
-    /// <summary>values[v] = Σ over the points splatted onto v of (weight · Q[point]), for vertices [lo, hi).</summary>
-    private static void Splat<TB>(Kernel kernel, float[] q, float[] values, int lp, int blocks, int lo, int hi) where TB : struct, ILabelBlock<TB>
+    /// <summary>Lattice values of kernel k for vertices [lo, hi) = sum of the partitions' splat copies, in partition order.</summary>
+    private static void SumCopies(Pass passes, int k, int parts, float[] dst, int lp, int lo, int hi)
     {
-        ref float qr = ref MemoryMarshal.GetArrayDataReference(q);
-        ref float vr = ref MemoryMarshal.GetArrayDataReference(values);
-        ref int start = ref MemoryMarshal.GetArrayDataReference(kernel.Lattice.SplatStart);
-        ref LatticeEntry entries = ref MemoryMarshal.GetArrayDataReference(kernel.SplatEntries);
-        for (int v = lo; v < hi; v++)
+        var target = dst.AsSpan(lo * lp, (hi - lo) * lp);
+        passes.Splats[k, 0].AsSpan(lo * lp, target.Length).CopyTo(target);
+        for (int t = 1; t < parts; t++)
         {
-            int e0 = Unsafe.Add(ref start, v), e1 = Unsafe.Add(ref start, v + 1);
-            for (int b = 0; b < blocks; b++)
-            {
-                int shift = b * TB.Width;
-                TB acc = default;
-                for (int e = e0; e < e1; e++)
-                {
-                    var entry = Unsafe.Add(ref entries, e);
-                    acc = TB.MultiplyAdd(acc, entry.Weight, ref Unsafe.Add(ref qr, entry.Index * lp + shift));
-                }
-                TB.Store(ref Unsafe.Add(ref vr, v * lp + shift), acc);
-            }
+            var src = passes.Splats[k, t].AsSpan(lo * lp, target.Length);
+            ref float s = ref MemoryMarshal.GetReference(src);
+            ref float d = ref MemoryMarshal.GetReference(target);
+            for (int i = 0; i < target.Length; i += 4)
+                (Vector128.LoadUnsafe(ref d, (nuint)i) + Vector128.LoadUnsafe(ref s, (nuint)i)).StoreUnsafe(ref d, (nuint)i);
         }
     }
 
@@ -369,42 +459,6 @@ public sealed class DenseCrf
                 int shift = b * TB.Width;
                 TB.Blur(ref Unsafe.Add(ref d, o + shift), ref Unsafe.Add(ref s, o + shift), ref Unsafe.Add(ref s, a + shift), ref Unsafe.Add(ref s, c + shift));
             }
-        }
-    }
-
-    /// <summary>Q[p] = softmax(log p + Σ_k slice_k(filtered_k)[p]) for pixels [lo, hi), slicing all kernels in one pass.</summary>
-    private static void SliceAndSoftmax<TB>(Kernel[] kernels, float[][] filtered, float[] logP, float[] q, int lp, int blocks, int lo, int hi) where TB : struct, ILabelBlock<TB>
-    {
-        ref float unary = ref MemoryMarshal.GetArrayDataReference(logP);
-        ref float qr = ref MemoryMarshal.GetArrayDataReference(q);
-        for (int p = lo; p < hi; p++)
-        {
-            for (int b = 0; b < blocks; b++)
-            {
-                int shift = b * TB.Width;
-                TB acc = TB.Load(ref Unsafe.Add(ref unary, p * lp + shift));
-                for (int k = 0; k < kernels.Length; k++)
-                {
-                    int d1 = kernels[k].Lattice.Dimensions + 1;
-                    ref LatticeEntry e = ref MemoryMarshal.GetArrayDataReference(kernels[k].SliceEntries);
-                    e = ref Unsafe.Add(ref e, p * d1);
-                    ref float vals = ref MemoryMarshal.GetArrayDataReference(filtered[k]);
-                    for (int r = 0; r < d1; r++)
-                    {
-                        var entry = Unsafe.Add(ref e, r);
-                        acc = TB.MultiplyAdd(acc, entry.Weight, ref Unsafe.Add(ref vals, entry.Index * lp + shift));
-                    }
-                }
-                if (blocks == 1)
-                {
-                    var ex = TB.ExpShifted(acc, TB.Max(acc), out float sum);
-                    TB.Store(ref Unsafe.Add(ref qr, p * lp), TB.Scale(ex, 1f / sum));
-                }
-                else
-                    TB.Store(ref Unsafe.Add(ref qr, p * lp + shift), acc);
-            }
-            if (blocks > 1)
-                SoftmaxInPlace<TB>(ref Unsafe.Add(ref qr, p * lp), blocks);
         }
     }
 
@@ -486,27 +540,27 @@ public sealed class DenseCrf
         return -1;
     }
 
-    /// <summary>One pairwise term: its lattice with the CRF's weights folded in.</summary>
+    /// <summary>One pairwise term: its lattice with the symmetric normalisation folded into the weights.</summary>
     private sealed class Kernel
     {
-        private Kernel(PermutohedralLattice lattice, LatticeEntry[] sliceEntries, LatticeEntry[] splatEntries)
+        private Kernel(PermutohedralLattice lattice, LatticeEntry[] entries, float messageScale)
         {
             Lattice = lattice;
-            SliceEntries = sliceEntries;
-            SplatEntries = splatEntries;
+            Entries = entries;
+            MessageScale = messageScale;
         }
 
         public PermutohedralLattice Lattice { get; }
 
-        /// <summary>Per pixel, its simplex vertices with weight barycentric · n[pixel] · α · w (the Potts weight).</summary>
-        public LatticeEntry[] SliceEntries { get; }
+        /// <summary>Per pixel, its simplex vertices with weight barycentric · n[pixel]; used to splat and to slice.</summary>
+        public LatticeEntry[] Entries { get; }
 
-        /// <summary>Per vertex (CSR of the lattice), contributing pixels with weight barycentric · n[pixel].</summary>
-        public LatticeEntry[] SplatEntries { get; }
+        /// <summary>α·w: the lattice's slicing constant times the Potts weight.</summary>
+        public float MessageScale { get; }
 
-        public static Kernel Create(float[] features, int n, int d, float weight, bool parallel)
+        public static Kernel Create(float[] features, int n, int d, float weight)
         {
-            var lattice = PermutohedralLattice.Build(features, n, d, parallel);
+            var lattice = PermutohedralLattice.Build(features, n, d);
             int d1 = d + 1;
 
             // NORMALIZE_SYMMETRIC: n = (K·1 + 1e-20)^-½, where K·1 is the lattice filter of a constant image.
@@ -514,24 +568,18 @@ public sealed class DenseCrf
             Array.Fill(ones, 1f);
             var norm = new float[n];
             lattice.Filter(ones, norm, 1);
-            for (int i = 0; i < n; i++)
-                norm[i] = 1f / MathF.Sqrt(norm[i] + 1e-20f);
-
-            // Potts: the message is +w·(filtered Q) on the same label (densecrf: −(−w·KQ)); α and w go on the slice side.
-            float sliceScale = lattice.Alpha * weight;
-            var slice = new LatticeEntry[lattice.Slice.Length];
-            for (int s = 0; s < slice.Length; s++)
+            var entries = new LatticeEntry[lattice.Slice.Length];
+            for (int p = 0; p < n; p++)
             {
-                var e = lattice.Slice[s];
-                slice[s] = new LatticeEntry(e.Index, e.Weight * norm[s / d1] * sliceScale);
+                float np = 1f / MathF.Sqrt(norm[p] + 1e-20f);
+                for (int r = 0; r < d1; r++)
+                {
+                    var e = lattice.Slice[p * d1 + r];
+                    entries[p * d1 + r] = new LatticeEntry(e.Index, e.Weight * np);
+                }
             }
-            var splat = new LatticeEntry[lattice.Splat.Length];
-            for (int e = 0; e < splat.Length; e++)
-            {
-                int pixel = lattice.Splat[e].Index / d1;
-                splat[e] = new LatticeEntry(pixel, lattice.Splat[e].Weight * norm[pixel]);
-            }
-            return new Kernel(lattice, slice, splat);
+            // Potts: densecrf subtracts compatibility(−w)·(filtered Q), i.e. adds w·(filtered Q) to the same label.
+            return new Kernel(lattice, entries, lattice.Alpha * weight);
         }
     }
 }

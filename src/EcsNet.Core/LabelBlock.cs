@@ -21,6 +21,9 @@ internal interface ILabelBlock<TSelf> where TSelf : struct, ILabelBlock<TSelf>
     /// <summary>acc + w·src.</summary>
     static abstract TSelf MultiplyAdd(TSelf acc, float w, ref float src);
 
+    /// <summary>acc + w·x.</summary>
+    static abstract TSelf MultiplyAdd(TSelf acc, float w, TSelf x);
+
     /// <summary>dst = centre + ½(a + b): one step of the lattice's [½ 1 ½] blur.</summary>
     static abstract void Blur(ref float dst, ref float centre, ref float a, ref float b);
 
@@ -30,31 +33,6 @@ internal interface ILabelBlock<TSelf> where TSelf : struct, ILabelBlock<TSelf>
     static abstract TSelf ExpShifted(TSelf value, float shift, out float sum);
 
     static abstract TSelf Scale(TSelf value, float factor);
-}
-
-internal static class LaneMath
-{
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Max(Vector128<float> m)
-    {
-        m = Vector128.Max(m, Vector128.Shuffle(m, Vector128.Create(2, 3, 0, 1)));
-        m = Vector128.Max(m, Vector128.Shuffle(m, Vector128.Create(1, 0, 3, 2)));
-        return m.ToScalar();
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Max(Vector256<float> v) => Max(Vector128.Max(v.GetLower(), v.GetUpper()));
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Fma(Vector256<float> acc, Vector256<float> w, ref float src, int at) =>
-        Vector256.MultiplyAddEstimate(w, Vector256.LoadUnsafe(ref src, (nuint)at), acc);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Blur(ref float dst, ref float centre, ref float a, ref float b, int at)
-    {
-        var sum = Vector256.LoadUnsafe(ref a, (nuint)at) + Vector256.LoadUnsafe(ref b, (nuint)at);
-        Vector256.MultiplyAddEstimate(sum, Vector256.Create(0.5f), Vector256.LoadUnsafe(ref centre, (nuint)at)).StoreUnsafe(ref dst, (nuint)at);
-    }
 }
 
 internal struct LabelBlock4 : ILabelBlock<LabelBlock4>
@@ -74,6 +52,10 @@ internal struct LabelBlock4 : ILabelBlock<LabelBlock4>
         new() { _a = Vector128.MultiplyAddEstimate(Vector128.Create(w), Vector128.LoadUnsafe(ref src), acc._a) };
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static LabelBlock4 MultiplyAdd(LabelBlock4 acc, float w, LabelBlock4 x) =>
+        new() { _a = Vector128.MultiplyAddEstimate(Vector128.Create(w), x._a, acc._a) };
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Blur(ref float dst, ref float centre, ref float a, ref float b)
     {
         var sum = Vector128.LoadUnsafe(ref a) + Vector128.LoadUnsafe(ref b);
@@ -86,7 +68,7 @@ internal struct LabelBlock4 : ILabelBlock<LabelBlock4>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static LabelBlock4 ExpShifted(LabelBlock4 value, float shift, out float sum)
     {
-        var e = Vector128.Exp(value._a - Vector128.Create(shift));
+        var e = LaneMath.Exp(value._a - Vector128.Create(shift));
         sum = Vector128.Sum(e);
         return new() { _a = e };
     }
@@ -112,6 +94,10 @@ internal struct LabelBlock8 : ILabelBlock<LabelBlock8>
         new() { _a = LaneMath.Fma(acc._a, Vector256.Create(w), ref src, 0) };
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static LabelBlock8 MultiplyAdd(LabelBlock8 acc, float w, LabelBlock8 x) =>
+        new() { _a = Vector256.MultiplyAddEstimate(Vector256.Create(w), x._a, acc._a) };
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Blur(ref float dst, ref float centre, ref float a, ref float b) => LaneMath.Blur(ref dst, ref centre, ref a, ref b, 0);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -120,7 +106,7 @@ internal struct LabelBlock8 : ILabelBlock<LabelBlock8>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static LabelBlock8 ExpShifted(LabelBlock8 value, float shift, out float sum)
     {
-        var e = Vector256.Exp(value._a - Vector256.Create(shift));
+        var e = LaneMath.Exp(value._a - Vector256.Create(shift));
         sum = Vector256.Sum(e);
         return new() { _a = e };
     }
@@ -153,6 +139,13 @@ internal struct LabelBlock16 : ILabelBlock<LabelBlock16>
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static LabelBlock16 MultiplyAdd(LabelBlock16 acc, float w, LabelBlock16 x)
+    {
+        var wv = Vector256.Create(w);
+        return new() { _a = Vector256.MultiplyAddEstimate(wv, x._a, acc._a), _b = Vector256.MultiplyAddEstimate(wv, x._b, acc._b) };
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Blur(ref float dst, ref float centre, ref float a, ref float b)
     {
         LaneMath.Blur(ref dst, ref centre, ref a, ref b, 0);
@@ -160,14 +153,14 @@ internal struct LabelBlock16 : ILabelBlock<LabelBlock16>
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Max(LabelBlock16 value) => LaneMath.Max(Vector256.Max(value._a, value._b));
+    public static float Max(LabelBlock16 value) => LaneMath.Max(Vector256.MaxNative(value._a, value._b));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static LabelBlock16 ExpShifted(LabelBlock16 value, float shift, out float sum)
     {
         var s = Vector256.Create(shift);
-        var a = Vector256.Exp(value._a - s);
-        var b = Vector256.Exp(value._b - s);
+        var a = LaneMath.Exp(value._a - s);
+        var b = LaneMath.Exp(value._b - s);
         sum = Vector256.Sum(a + b);
         return new() { _a = a, _b = b };
     }
@@ -202,6 +195,17 @@ internal struct LabelBlock24 : ILabelBlock<LabelBlock24>
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static LabelBlock24 MultiplyAdd(LabelBlock24 acc, float w, LabelBlock24 x)
+    {
+        var wv = Vector256.Create(w);
+        return new()
+        {
+            _a = Vector256.MultiplyAddEstimate(wv, x._a, acc._a), _b = Vector256.MultiplyAddEstimate(wv, x._b, acc._b),
+            _c = Vector256.MultiplyAddEstimate(wv, x._c, acc._c),
+        };
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Blur(ref float dst, ref float centre, ref float a, ref float b)
     {
         LaneMath.Blur(ref dst, ref centre, ref a, ref b, 0);
@@ -210,15 +214,15 @@ internal struct LabelBlock24 : ILabelBlock<LabelBlock24>
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Max(LabelBlock24 value) => LaneMath.Max(Vector256.Max(Vector256.Max(value._a, value._b), value._c));
+    public static float Max(LabelBlock24 value) => LaneMath.Max(Vector256.MaxNative(Vector256.MaxNative(value._a, value._b), value._c));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static LabelBlock24 ExpShifted(LabelBlock24 value, float shift, out float sum)
     {
         var s = Vector256.Create(shift);
-        var a = Vector256.Exp(value._a - s);
-        var b = Vector256.Exp(value._b - s);
-        var c = Vector256.Exp(value._c - s);
+        var a = LaneMath.Exp(value._a - s);
+        var b = LaneMath.Exp(value._b - s);
+        var c = LaneMath.Exp(value._c - s);
         sum = Vector256.Sum(a + b + c);
         return new() { _a = a, _b = b, _c = c };
     }
@@ -262,6 +266,17 @@ internal struct LabelBlock32 : ILabelBlock<LabelBlock32>
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static LabelBlock32 MultiplyAdd(LabelBlock32 acc, float w, LabelBlock32 x)
+    {
+        var wv = Vector256.Create(w);
+        return new()
+        {
+            _a = Vector256.MultiplyAddEstimate(wv, x._a, acc._a), _b = Vector256.MultiplyAddEstimate(wv, x._b, acc._b),
+            _c = Vector256.MultiplyAddEstimate(wv, x._c, acc._c), _d = Vector256.MultiplyAddEstimate(wv, x._d, acc._d),
+        };
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Blur(ref float dst, ref float centre, ref float a, ref float b)
     {
         LaneMath.Blur(ref dst, ref centre, ref a, ref b, 0);
@@ -272,16 +287,16 @@ internal struct LabelBlock32 : ILabelBlock<LabelBlock32>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Max(LabelBlock32 value) =>
-        LaneMath.Max(Vector256.Max(Vector256.Max(value._a, value._b), Vector256.Max(value._c, value._d)));
+        LaneMath.Max(Vector256.MaxNative(Vector256.MaxNative(value._a, value._b), Vector256.MaxNative(value._c, value._d)));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static LabelBlock32 ExpShifted(LabelBlock32 value, float shift, out float sum)
     {
         var s = Vector256.Create(shift);
-        var a = Vector256.Exp(value._a - s);
-        var b = Vector256.Exp(value._b - s);
-        var c = Vector256.Exp(value._c - s);
-        var d = Vector256.Exp(value._d - s);
+        var a = LaneMath.Exp(value._a - s);
+        var b = LaneMath.Exp(value._b - s);
+        var c = LaneMath.Exp(value._c - s);
+        var d = LaneMath.Exp(value._d - s);
         sum = Vector256.Sum((a + b) + (c + d));
         return new() { _a = a, _b = b, _c = c, _d = d };
     }

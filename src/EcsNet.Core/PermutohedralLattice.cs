@@ -18,22 +18,20 @@ internal readonly record struct LatticeEntry(int Index, float Weight);
 /// </summary>
 /// <remarks>
 /// Built once per feature set; <see cref="Filter"/> can then be applied to any number of value channels.
-/// The dense CRF drives the same structures (slice entries, the transposed splat matrix, blur neighbours)
-/// with label-vectorised loops of its own; see <see cref="DenseCrf"/>.
+/// The dense CRF drives the same structures (per-point simplex entries, blur neighbours) with label-vectorised
+/// loops of its own; see <see cref="DenseCrf"/>.
 /// </remarks>
 public sealed class PermutohedralLattice
 {
     /// <summary>Largest feature dimension supported: keys are packed as 16-bit coordinates into 128 bits.</summary>
     public const int MaxDimensions = 8;
 
-    private PermutohedralLattice(int points, int dimensions, int vertices, LatticeEntry[] slice, int[] splatStart, LatticeEntry[] splat, int[] blurNeighbours)
+    private PermutohedralLattice(int points, int dimensions, int vertices, LatticeEntry[] slice, int[] blurNeighbours)
     {
         PointCount = points;
         Dimensions = dimensions;
         VertexCount = vertices;
         Slice = slice;
-        SplatStart = splatStart;
-        Splat = splat;
         BlurNeighbours = blurNeighbours;
     }
 
@@ -49,14 +47,11 @@ public sealed class PermutohedralLattice
     /// <summary>The slicing constant α = 1/(1+2^-d) of Krähenbühl's implementation (undoes the blur's gain).</summary>
     public float Alpha => 1f / (1f + MathF.Pow(2f, -Dimensions));
 
-    /// <summary>Per point, its d+1 simplex vertices (vertex index, barycentric weight): [N][d+1].</summary>
+    /// <summary>
+    /// Per point, its d+1 simplex vertices (vertex index, barycentric weight): [N][d+1]. Splatting scatters
+    /// along these entries, slicing gathers along them.
+    /// </summary>
     internal LatticeEntry[] Slice { get; }
-
-    /// <summary>CSR row starts of the transposed splat matrix, one row per vertex: [M+1].</summary>
-    internal int[] SplatStart { get; }
-
-    /// <summary>Transposed splat matrix entries (slot = point·(d+1)+j, barycentric weight), points ascending within a row.</summary>
-    internal LatticeEntry[] Splat { get; }
 
     /// <summary>
     /// For axis j and vertex i, the two neighbours along the axis at [(j·M + i)·2] and [(j·M + i)·2 + 1];
@@ -186,8 +181,7 @@ public sealed class PermutohedralLattice
 
         int m = table.Count;
         var neighbours = BuildNeighbours(table, d, m, parallel);
-        var (splatStart, splat) = Transpose(slice, m);
-        return new PermutohedralLattice(points, d, m, slice, splatStart, splat, neighbours);
+        return new PermutohedralLattice(points, d, m, slice, neighbours);
     }
 
     private static int[] BuildNeighbours(LatticeHashTable table, int d, int m, bool parallel)
@@ -220,29 +214,10 @@ public sealed class PermutohedralLattice
         return neighbours;
     }
 
-    /// <summary>Counting-sort transpose of the slice matrix so that splatting becomes a race-free gather per vertex.</summary>
-    private static (int[] Start, LatticeEntry[] Entries) Transpose(LatticeEntry[] slice, int m)
-    {
-        var start = new int[m + 1];
-        foreach (var e in slice)
-            start[e.Index + 1]++;
-        for (int v = 0; v < m; v++)
-            start[v + 1] += start[v];
-        var fill = new int[m];
-        Array.Copy(start, fill, m);
-        var entries = new LatticeEntry[slice.Length];
-        for (int s = 0; s < slice.Length; s++)
-        {
-            var e = slice[s];
-            entries[fill[e.Index]++] = new LatticeEntry(s, e.Weight);
-        }
-        return (start, entries);
-    }
-
     /// <summary>
     /// out = α · slice(blur(splat(in))) for <paramref name="valueSize"/> channels laid out [N][valueSize]
     /// (Krähenbühl's Permutohedral::compute, forward direction). Scalar reference path: used for the CRF's
-    /// normalisation and by tests; the CRF's inference loop has its own vectorised version.
+    /// normalisation and by tests; the CRF's inference loop has its own vectorised, fused version.
     /// </summary>
     public void Filter(ReadOnlySpan<float> input, Span<float> output, int valueSize)
     {
@@ -253,13 +228,13 @@ public sealed class PermutohedralLattice
         int d1 = Dimensions + 1, m = VertexCount, vs = valueSize;
         var values = new float[(m + 1) * vs];
         var next = new float[(m + 1) * vs];
-        for (int v = 0; v < m; v++)
+        for (int p = 0; p < PointCount; p++)
         {
-            var row = values.AsSpan(v * vs, vs);
-            for (int e = SplatStart[v]; e < SplatStart[v + 1]; e++)
+            var src = input.Slice(p * vs, vs);
+            for (int r = 0; r < d1; r++)
             {
-                var entry = Splat[e];
-                var src = input.Slice(entry.Index / d1 * vs, vs);
+                var entry = Slice[p * d1 + r];
+                var row = values.AsSpan(entry.Index * vs, vs);
                 for (int k = 0; k < vs; k++) row[k] += entry.Weight * src[k];
             }
         }
