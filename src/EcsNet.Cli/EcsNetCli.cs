@@ -22,6 +22,7 @@ public static class EcsNetCli
     {
         yield return DataCommands.Build(io);
         yield return EvalCommand.Build(io);
+        yield return CrfCommand.Build(io);
         yield return BenchCommands.Build(io);
     }
 
