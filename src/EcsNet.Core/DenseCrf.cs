@@ -90,16 +90,14 @@ public sealed class DenseCrf
         Height = image.Height;
         int n = Width * Height;
 
+        bool parallel = Options.MaxDegreeOfParallelism > 1;
         var kernels = new List<Func<Kernel>>();
         if (Options.GaussianCompat != 0)
-            kernels.Add(() => Kernel.Create(SmoothnessFeatures(Width, Height, Options.GaussianSxy), n, 2, Options.GaussianCompat));
+            kernels.Add(() => Kernel.Create(SmoothnessFeatures(Width, Height, Options.GaussianSxy), n, 2, Options.GaussianCompat, parallel));
         if (Options.BilateralCompat != 0)
-            kernels.Add(() => Kernel.Create(AppearanceFeatures(image, Options.BilateralSxy, Options.BilateralSrgb), n, 5, Options.BilateralCompat));
+            kernels.Add(() => Kernel.Create(AppearanceFeatures(image, Options.BilateralSxy, Options.BilateralSrgb), n, 5, Options.BilateralCompat, parallel));
         _kernels = new Kernel[kernels.Count];
-        if (Options.MaxDegreeOfParallelism > 1 && kernels.Count > 1)
-            Parallel.For(0, kernels.Count, new ParallelOptions { MaxDegreeOfParallelism = Options.MaxDegreeOfParallelism }, k => _kernels[k] = kernels[k]());
-        else
-            for (int k = 0; k < kernels.Count; k++) _kernels[k] = kernels[k]();
+        ParallelRanges.Tasks(kernels.Count, Options.MaxDegreeOfParallelism, k => _kernels[k] = kernels[k]());
     }
 
     public int Width { get; }
@@ -163,8 +161,9 @@ public sealed class DenseCrf
         }
         var single = options with { MaxDegreeOfParallelism = 1 };
         var results = new float[inputs.Count][];
-        Parallel.For(0, inputs.Count, new ParallelOptions { MaxDegreeOfParallelism = options.MaxDegreeOfParallelism, CancellationToken = cancellationToken }, i =>
+        ParallelRanges.Tasks(inputs.Count, options.MaxDegreeOfParallelism, i =>
         {
+            cancellationToken.ThrowIfCancellationRequested();
             var input = inputs[i];
             results[i] = new DenseCrf(input.Image, single).Infer(input.Probabilities, input.Labels);
         });
@@ -274,7 +273,7 @@ public sealed class DenseCrf
                 for (int pass = 0; pass <= Options.Iterations; pass++)
                 {
                     bool first = pass == 0, last = pass == Options.Iterations;
-                    Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = dop }, t =>
+                    ParallelRanges.Tasks(parts, dop, t =>
                     {
                         int lo = (int)((long)n * t / parts), hi = (int)((long)n * (t + 1) / parts);
                         if (!last)
@@ -558,9 +557,9 @@ public sealed class DenseCrf
         /// <summary>α·w: the lattice's slicing constant times the Potts weight.</summary>
         public float MessageScale { get; }
 
-        public static Kernel Create(float[] features, int n, int d, float weight)
+        public static Kernel Create(float[] features, int n, int d, float weight, bool parallel)
         {
-            var lattice = PermutohedralLattice.Build(features, n, d);
+            var lattice = PermutohedralLattice.Build(features, n, d, parallel);
             int d1 = d + 1;
 
             // NORMALIZE_SYMMETRIC: n = (K·1 + 1e-20)^-½, where K·1 is the lattice filter of a constant image.

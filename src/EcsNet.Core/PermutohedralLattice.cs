@@ -26,6 +26,9 @@ public sealed class PermutohedralLattice
     /// <summary>Largest feature dimension supported: keys are packed as 16-bit coordinates into 128 bits.</summary>
     public const int MaxDimensions = 8;
 
+    /// <summary>Remainder-0 coordinates are kept within ±30000 so that every key and blur neighbour fits its 16-bit field.</summary>
+    private const int KeyLimit = 30000;
+
     private PermutohedralLattice(int points, int dimensions, int vertices, LatticeEntry[] slice, int[] blurNeighbours)
     {
         PointCount = points;
@@ -63,7 +66,7 @@ public sealed class PermutohedralLattice
     /// Builds the lattice for N points with d features each, <paramref name="features"/> laid out [N][d]
     /// (already divided by the kernel's standard deviations).
     /// </summary>
-    public static PermutohedralLattice Build(ReadOnlySpan<float> features, int points, int dimensions, bool parallel = false)
+    public static unsafe PermutohedralLattice Build(ReadOnlySpan<float> features, int points, int dimensions, bool parallel = false)
     {
         if (dimensions < 1 || dimensions > MaxDimensions)
             throw new BadInputException("permutohedral lattice", $"feature dimension {dimensions} is outside 1..{MaxDimensions}");
@@ -74,136 +77,189 @@ public sealed class PermutohedralLattice
 
         int d = dimensions, d1 = d + 1;
         var slice = new LatticeEntry[points * d1];
-        var table = new LatticeHashTable(d, Math.Max(16, points / 2));
-        Span<float> scale = stackalloc float[d];
-        Span<float> elevated = stackalloc float[d1];
-        Span<float> rem0 = stackalloc float[d1];
-        Span<int> rank = stackalloc int[d1];
-        Span<float> bary = stackalloc float[d1 + 1];
-        Span<short> key = stackalloc short[d];
-        Span<int> lastRem0 = stackalloc int[d1];
-        Span<int> lastRank = stackalloc int[d1];
+        // Points are split into contiguous parts, each hashed into its own table (in parallel when asked), and
+        // the tables merged. Vertex numbering then differs from a sequential build but nothing depends on it:
+        // splatting still sums each vertex's contributions in point order.
+        int parts = parallel ? Math.Clamp(points / 16384, 1, Environment.ProcessorCount) : 1;
+        var tables = new LatticeHashTable[parts];
+        fixed (float* featureBase = features)
+        fixed (LatticeEntry* sliceBase = slice)
+        {
+            nint f = (nint)featureBase, sl = (nint)sliceBase;
+            int Start(int t) => (int)((long)points * t / parts);
+            if (parts == 1)
+                tables[0] = BuildRange((float*)f, (LatticeEntry*)sl, d, 0, points);
+            else
+                ParallelRanges.Tasks(parts, parts, t => tables[t] = BuildRange((float*)f, (LatticeEntry*)sl, d, Start(t), Start(t + 1)));
+
+            if (parts > 1)
+            {
+                var merged = tables[0];
+                var remap = new int[parts][];
+                for (int t = 1; t < parts; t++)
+                {
+                    remap[t] = new int[tables[t].Count];
+                    for (int i = 0; i < remap[t].Length; i++)
+                        remap[t][i] = merged.FindOrAdd(tables[t].KeyAt(i));
+                }
+                ParallelRanges.Tasks(parts, parts, t =>
+                {
+                    if (t == 0) return;
+                    var map = remap[t];
+                    var entries = (LatticeEntry*)sl;
+                    for (long e = (long)Start(t) * d1, end = (long)Start(t + 1) * d1; e < end; e++)
+                        entries[e] = new LatticeEntry(map[entries[e].Index], entries[e].Weight);
+                });
+                tables[0] = merged;
+            }
+        }
+
+        var table = tables[0];
+        int m = table.Count;
+        var neighbours = BuildNeighbours(table, d, m, parallel);
+        return new PermutohedralLattice(points, d, m, slice, neighbours);
+    }
+
+    /// <summary>Simplex vertices and barycentric weights of points [lo, hi), hashed into a new table.</summary>
+    [SkipLocalsInit]
+    private static unsafe LatticeHashTable BuildRange(float* featureBase, LatticeEntry* sliceBase, int d, int lo, int hi)
+    {
+        int d1 = d + 1;
+        // Start small and grow: the table then stays about twice the vertex count (often far below N) and cache-resident.
+        var table = new LatticeHashTable(Math.Min(hi - lo, 2048));
+        float* scale = stackalloc float[MaxDimensions];
+        float* elevated = stackalloc float[MaxDimensions + 1];
+        float* rem0 = stackalloc float[MaxDimensions + 1];
+        float* residual = stackalloc float[MaxDimensions + 1];
+        int* rank = stackalloc int[MaxDimensions + 1];
+        int* byRank = stackalloc int[MaxDimensions + 1];
+        float* bary = stackalloc float[MaxDimensions + 2];
+        int* lastRem0 = stackalloc int[MaxDimensions + 1];
+        int* lastRank = stackalloc int[MaxDimensions + 1];
         bool haveLast = false;
 
-        // Adams et al. 2010 p.5-6: scale so that the lattice blur has the standard deviation of a unit Gaussian;
-        // computed in double and rounded to float as the reference does.
         float invStdDev = (float)(Math.Sqrt(2.0 / 3.0) * d1);
         for (int i = 0; i < d; i++)
             scale[i] = (float)(1.0 / Math.Sqrt((double)(i + 2) * (i + 1)) * invStdDev);
         float downFactor = 1f / d1;
+        var ones = LatticeKey.Step(d, 1);
 
-        for (int p = 0; p < points; p++)
         {
-            var f = features.Slice(p * d, d);
-
-            // Elevate onto the plane x·1 = 0 in d+1 dimensions (y = E f).
-            float sm = 0;
-            for (int j = d; j > 0; j--)
+            for (int p = lo; p < hi; p++)
             {
-                float cf = f[j - 1] * scale[j - 1];
-                elevated[j] = sm - j * cf;
-                sm += cf;
-            }
-            elevated[0] = sm;
+                float* f = featureBase + (long)p * d;
 
-            // Nearest remainder-0 lattice point by per-coordinate rounding (ties to even, as SSE rounding).
-            float sum = 0;
-            for (int i = 0; i <= d; i++)
-            {
-                float v = MathF.Round(downFactor * elevated[i]);
-                rem0[i] = v * d1;
-                sum += v;
-            }
-
-            // Rank of each coordinate's remainder: which simplex of the lattice holds the point.
-            rank.Clear();
-            for (int i = 0; i < d; i++)
-            {
-                float di = elevated[i] - rem0[i];
-                for (int j = i + 1; j <= d; j++)
+                // Elevate onto the plane x·1 = 0 in d+1 dimensions (y = E f).
+                float sm = 0;
+                for (int j = d; j > 0; j--)
                 {
-                    if (di < elevated[j] - rem0[j]) rank[i]++;
-                    else rank[j]++;
+                    float cf = f[j - 1] * scale[j - 1];
+                    elevated[j] = sm - j * cf;
+                    sm += cf;
                 }
-            }
+                elevated[0] = sm;
 
-            // The rounded point may be off the plane (sum ≠ 0): walk it back.
-            int isum = (int)sum;
-            for (int i = 0; i <= d; i++)
-            {
-                rank[i] += isum;
-                if (rank[i] < 0) { rank[i] += d1; rem0[i] += d1; }
-                else if (rank[i] > d) { rank[i] -= d1; rem0[i] -= d1; }
-            }
+                // Nearest remainder-0 lattice point by per-coordinate rounding (ties to even, as SSE rounding).
+                float sum = 0;
+                for (int i = 0; i <= d; i++)
+                {
+                    float v = MathF.Round(downFactor * elevated[i]);
+                    rem0[i] = v * d1;
+                    sum += v;
+                    rank[i] = 0;
+                }
 
-            // Barycentric coordinates (Adams et al. p.10).
-            bary.Clear();
-            for (int i = 0; i <= d; i++)
-            {
-                float v = (elevated[i] - rem0[i]) * downFactor;
-                bary[d - rank[i]] += v;
-                bary[d - rank[i] + 1] -= v;
-            }
-            bary[0] += 1f + bary[d1];
-
-            // Neighbouring points along a scan line usually fall into the same simplex: reuse its vertices.
-            bool same = haveLast;
-            for (int i = 0; i <= d && same; i++)
-                same = lastRank[i] == rank[i] && lastRem0[i] == (int)rem0[i];
-            int baseSlot = p * d1;
-            if (same)
-            {
-                int prev = baseSlot - d1;
-                for (int r = 0; r <= d; r++)
-                    slice[baseSlot + r] = new LatticeEntry(slice[prev + r].Index, bary[r]);
-                continue;
-            }
-
-            for (int r = 0; r <= d; r++)
-            {
-                // Vertex r of the simplex: remainder-0 point plus the canonical offset for this rank order.
+                // Rank of each coordinate's remainder: which simplex of the lattice holds the point.
+                // (Branch-free: the comparisons are data-dependent and would mispredict about half the time.)
+                for (int i = 0; i <= d; i++) residual[i] = elevated[i] - rem0[i];
                 for (int i = 0; i < d; i++)
                 {
-                    int k = (int)rem0[i] + (rank[i] <= d - r ? r : r - d1);
-                    if (k < short.MinValue || k > short.MaxValue)
-                        throw new BadInputException("permutohedral lattice", $"feature values too large for the lattice (point {p}); scale the features down");
-                    key[i] = (short)k;
+                    float di = residual[i];
+                    int ri = rank[i];
+                    for (int j = i + 1; j <= d; j++)
+                    {
+                        int below = di < residual[j] ? 1 : 0;
+                        ri += below;
+                        rank[j] += 1 - below;
+                    }
+                    rank[i] = ri;
                 }
-                slice[baseSlot + r] = new LatticeEntry(table.FindOrAdd(LatticeKey.Pack(key)), bary[r]);
-            }
-            for (int i = 0; i <= d; i++)
-            {
-                lastRank[i] = rank[i];
-                lastRem0[i] = (int)rem0[i];
-            }
-            haveLast = true;
-        }
 
-        int m = table.Count;
-        var neighbours = BuildNeighbours(table, d, m, parallel);
-        return new PermutohedralLattice(points, d, m, slice, neighbours);
+                // The rounded point may be off the plane (sum ≠ 0): walk it back.
+                int isum = (int)sum;
+                for (int i = 0; i <= d; i++)
+                {
+                    rank[i] += isum;
+                    if (rank[i] < 0) { rank[i] += d1; rem0[i] += d1; }
+                    else if (rank[i] > d) { rank[i] -= d1; rem0[i] -= d1; }
+                }
+
+                // Barycentric coordinates (Adams et al. p.10).
+                for (int i = 0; i <= d + 1; i++) bary[i] = 0;
+                for (int i = 0; i <= d; i++)
+                {
+                    float v = (elevated[i] - rem0[i]) * downFactor;
+                    bary[d - rank[i]] += v;
+                    bary[d - rank[i] + 1] -= v;
+                }
+                bary[0] += 1f + bary[d1];
+
+                LatticeEntry* entries = sliceBase + (long)p * d1;
+
+                // Neighbouring points along a scan line usually fall into the same simplex: reuse its vertices.
+                bool same = haveLast;
+                for (int i = 0; i <= d && same; i++)
+                    same = lastRank[i] == rank[i] && lastRem0[i] == (int)rem0[i];
+                if (same)
+                {
+                    for (int r = 0; r <= d; r++)
+                        entries[r] = new LatticeEntry(entries[r - d1].Index, bary[r]);
+                    continue;
+                }
+
+                // Vertex 0 is the remainder-0 point itself; going from vertex r−1 to r adds 1 to every coordinate
+                // except the one of rank d+1−r, which loses d (the canonical simplex of Adams et al.).
+                for (int i = 0; i <= d; i++)
+                {
+                    int k = (int)rem0[i];
+                    if (k < -KeyLimit || k > KeyLimit)
+                        throw new BadInputException("permutohedral lattice", $"feature values too large for the lattice (point {p}); scale the features down");
+                    lastRem0[i] = k;
+                    lastRank[i] = rank[i];
+                    byRank[rank[i]] = i;
+                }
+                var key = LatticeKey.Pack(lastRem0, d);
+                entries[0] = new LatticeEntry(table.FindOrAdd(key), bary[0]);
+                for (int r = 1; r <= d; r++)
+                {
+                    key = key.Add(ones);
+                    int switching = byRank[d1 - r];
+                    if (switching < d) key = key.Subtract(LatticeKey.Coordinate(switching, d1));
+                    entries[r] = new LatticeEntry(table.FindOrAdd(key), bary[r]);
+                }
+                haveLast = true;
+            }
+        }
+        return table;
     }
 
     private static int[] BuildNeighbours(LatticeHashTable table, int d, int m, bool parallel)
     {
         int d1 = d + 1;
         var neighbours = new int[d1 * m * 2];
+        var ones = LatticeKey.Step(d, 1);
         void Range(int lo, int hi)
         {
-            Span<short> key = stackalloc short[d];
-            Span<short> n = stackalloc short[d];
             for (int i = lo; i < hi; i++)
             {
-                table.KeyAt(i).Unpack(key);
+                var key = table.KeyAt(i);
                 for (int j = 0; j <= d; j++)
                 {
-                    // Lattice axis j moves coordinate j by +d and every other one by -1 (and the reverse).
-                    for (int k = 0; k < d; k++) n[k] = (short)(key[k] - 1);
-                    if (j < d) n[j] = (short)(key[j] + d);
-                    int a = table.Find(LatticeKey.Pack(n));
-                    for (int k = 0; k < d; k++) n[k] = (short)(key[k] + 1);
-                    if (j < d) n[j] = (short)(key[j] - d);
-                    int b = table.Find(LatticeKey.Pack(n));
+                    // Lattice axis j moves coordinate j by +d and every other one by −1 (and the reverse);
+                    // for j = d only the implied last coordinate moves by d.
+                    var axis = j < d ? LatticeKey.Coordinate(j, d1) : default;
+                    int a = table.Find(key.Subtract(ones).Add(axis));
+                    int b = table.Find(key.Add(ones).Subtract(axis));
                     int at = (j * m + i) * 2;
                     neighbours[at] = a < 0 ? m : a;
                     neighbours[at + 1] = b < 0 ? m : b;
@@ -262,23 +318,47 @@ public sealed class PermutohedralLattice
         }
     }
 
-    /// <summary>A lattice vertex key: d coordinates (the last one is implied) packed as 16-bit fields.</summary>
+    /// <summary>
+    /// A lattice vertex key: its first d coordinates (the last is implied) as biased 16-bit fields, four per ulong.
+    /// While every field stays in range, adding or subtracting packed steps is exact field-wise arithmetic.
+    /// </summary>
     private readonly record struct LatticeKey(ulong Lo, ulong Hi)
     {
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static LatticeKey Pack(ReadOnlySpan<short> k)
+        private const int Bias = 1 << 15;
+
+        public static unsafe LatticeKey Pack(int* coordinates, int d)
         {
             ulong lo = 0, hi = 0;
-            for (int i = 0; i < k.Length && i < 4; i++) lo |= (ulong)(ushort)k[i] << (16 * i);
-            for (int i = 4; i < k.Length; i++) hi |= (ulong)(ushort)k[i] << (16 * (i - 4));
+            for (int i = 0; i < d; i++)
+            {
+                ulong field = (ulong)(coordinates[i] + Bias);
+                if (i < 4) lo |= field << (16 * i);
+                else hi |= field << (16 * (i - 4));
+            }
             return new LatticeKey(lo, hi);
         }
 
-        public void Unpack(Span<short> k)
+        /// <summary>The packed step that adds <paramref name="amount"/> to each of the first d coordinates.</summary>
+        public static LatticeKey Step(int d, int amount)
         {
-            for (int i = 0; i < k.Length; i++)
-                k[i] = (short)(ushort)((i < 4 ? Lo >> (16 * i) : Hi >> (16 * (i - 4))) & 0xFFFF);
+            ulong lo = 0, hi = 0;
+            for (int i = 0; i < d; i++)
+            {
+                if (i < 4) lo += (ulong)amount << (16 * i);
+                else hi += (ulong)amount << (16 * (i - 4));
+            }
+            return new LatticeKey(lo, hi);
         }
+
+        /// <summary>The packed step that adds <paramref name="amount"/> to coordinate i only.</summary>
+        public static LatticeKey Coordinate(int i, int amount) =>
+            i < 4 ? new LatticeKey((ulong)amount << (16 * i), 0) : new LatticeKey(0, (ulong)amount << (16 * (i - 4)));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public LatticeKey Add(LatticeKey step) => new(Lo + step.Lo, Hi + step.Hi);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public LatticeKey Subtract(LatticeKey step) => new(Lo - step.Lo, Hi - step.Hi);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public ulong Mix() => (Lo * 0x9E3779B97F4A7C15UL) ^ ((Hi + 0x632BE59BD9B4E019UL) * 0xC2B2AE3D27D4EB4FUL);
@@ -291,7 +371,7 @@ public sealed class PermutohedralLattice
         private LatticeKey[] _keys;
         private int _mask, _shift;
 
-        public LatticeHashTable(int dimensions, int expected)
+        public LatticeHashTable(int expected)
         {
             int capacity = 1 << Math.Max(4, (int)Math.Ceiling(Math.Log2(expected * 2.0)));
             _slots = new int[capacity];
@@ -317,21 +397,25 @@ public sealed class PermutohedralLattice
             }
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public int FindOrAdd(LatticeKey key)
         {
             for (int h = Home(key); ; h = (h + 1) & _mask)
             {
                 int s = _slots[h];
                 if (s == 0)
-                {
-                    if (Count == _keys.Length) Array.Resize(ref _keys, _keys.Length * 2);
-                    _keys[Count] = key;
-                    _slots[h] = ++Count;
-                    if (Count * 2 > _slots.Length) Grow();
-                    return Count - 1;
-                }
+                    return Add(key, h);
                 if (_keys[s - 1] == key) return s - 1;
             }
+        }
+
+        private int Add(LatticeKey key, int slot)
+        {
+            if (Count == _keys.Length) Array.Resize(ref _keys, _keys.Length * 2);
+            _keys[Count] = key;
+            _slots[slot] = ++Count;
+            if (Count * 2 > _slots.Length) Grow();
+            return Count - 1;
         }
 
         private void Grow()

@@ -67,6 +67,30 @@ public class PermutohedralLatticeTests
     }
 
     [Fact]
+    public void ParallelBuildFiltersExactlyLikeSequentialBuild()
+    {
+        // Large enough to be split into two parts hashed separately and merged.
+        const int w = 220, h = 160, n = w * h, d = 5;
+        var rng = new Random(5);
+        var f = new float[n * d];
+        for (int p = 0; p < n; p++)
+        {
+            f[p * d] = p % w / 20f;
+            f[p * d + 1] = p / w / 20f;
+            for (int c = 2; c < d; c++) f[p * d + c] = (p % w < w / 2 ? 3f : 7f) + rng.NextSingle() * 0.8f;
+        }
+        var sequential = PermutohedralLattice.Build(f, n, d);
+        var parallel = PermutohedralLattice.Build(f, n, d, parallel: true);
+        Assert.Equal(sequential.VertexCount, parallel.VertexCount);
+        var v = Enumerable.Range(0, n * 2).Select(_ => rng.NextSingle()).ToArray();
+        var a = new float[n * 2];
+        var b = new float[n * 2];
+        sequential.Filter(v, a, 2);
+        parallel.Filter(v, b, 2);
+        Assert.Equal(a, b);
+    }
+
+    [Fact]
     public void BadShapesAreRejected()
     {
         var e = Assert.Throws<BadInputException>(() => PermutohedralLattice.Build(new float[10], 4, 2));
