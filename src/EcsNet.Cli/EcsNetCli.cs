@@ -26,6 +26,8 @@ public static class EcsNetCli
             yield return c;
         foreach (var c in PipelineCommands.Build(io))
             yield return c;
+        yield return CrfCommand.Build(io);
+        yield return BenchCommands.Build(io);
     }
 
     public static async Task<int> RunAsync(string[] args, CliIo? io = null, CancellationToken cancellationToken = default)

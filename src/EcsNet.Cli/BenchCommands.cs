@@ -1,0 +1,14 @@
+using System.CommandLine;
+
+namespace EcsNet.Cli;
+
+/// <summary>`ecsnet bench …`: re-measurable speed figures for the hot stages (results in docs/BENCHMARKS*.md).</summary>
+public static class BenchCommands
+{
+    public static Command Build(CliIo io)
+    {
+        var bench = new Command("bench", "Micro-benchmarks of the hot stages on synthetic, deterministic inputs (median ms).");
+        bench.Subcommands.Add(CrfBenchCommand.Build(io));
+        return bench;
+    }
+}

@@ -1,0 +1,96 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using EcsNet.Core;
+using EcsNet.Data;
+using Spectre.Console;
+
+namespace EcsNet.Cli;
+
+/// <summary>
+/// `ecsnet bench crf`: median time of the dense CRF on a synthetic image (the workload of the densecrf peer rows
+/// c1–c13 in ../shared/peers/BASELINES.md: 500×375, 21 labels, 10 iterations, PSA parameters). "setup" is the
+/// per-image lattice construction, "inference" the unary, mean field and output for one probability map.
+/// </summary>
+public static class CrfBenchCommand
+{
+    public static Command Build(CliIo io)
+    {
+        var width = new Option<int>("--width") { Description = "Image width in pixels.", DefaultValueFactory = _ => 500 };
+        var height = new Option<int>("--height") { Description = "Image height in pixels.", DefaultValueFactory = _ => 375 };
+        var labels = new Option<int>("--labels") { Description = "Label count: the first N channels of a softmax over max(N, 21) smooth random logits (the peer's protocol).", DefaultValueFactory = _ => 21 };
+        var iterations = new Option<int>("--iterations") { Description = "Mean-field iterations.", DefaultValueFactory = _ => 10 };
+        var runs = new Option<int>("--runs") { Description = "Timed runs (after one warm-up); the median is reported.", DefaultValueFactory = _ => 7 };
+        var threads = new Option<int>("--threads") { Description = "Threads for the image (default: all cores).", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var seed = new Option<int>("--seed") { Description = "Seed of the synthetic image and probabilities.", DefaultValueFactory = _ => 0 };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table." };
+        var saveInput = new Option<string?>("--save-input") { Description = "Also write the workload as image.npy (uint8 H×W×3) and probs.npy (float32 L×H×W) into this folder, to time another implementation on the same input." };
+
+        var command = new Command("crf", "Dense CRF: median setup and inference time on a synthetic image (default: the peer's 500×375, 21 labels, 10 iterations).")
+        {
+            width, height, labels, iterations, runs, threads, seed, json, saveInput,
+        };
+        command.SetAction(EcsNetCli.Guard(io, (parse, ct) =>
+        {
+            int w = parse.GetValue(width), h = parse.GetValue(height), l = parse.GetValue(labels), r = parse.GetValue(runs);
+            if (w < 1 || h < 1) throw new BadInputException("bench crf", $"image size must be positive, got {w}×{h}");
+            if (l < 1) throw new BadInputException("bench crf", $"--labels must be ≥ 1, got {l}");
+            if (r < 1) throw new BadInputException("bench crf", $"--runs must be ≥ 1, got {r}");
+            var options = new DenseCrfOptions { Iterations = parse.GetValue(iterations), MaxDegreeOfParallelism = parse.GetValue(threads) };
+            var (image, probs) = SyntheticCrfWorkload.Create(w, h, l, parse.GetValue(seed));
+            if (parse.GetValue(saveInput) is { } dir)
+            {
+                Directory.CreateDirectory(dir);
+                NpyFile.Write(Path.Combine(dir, "image.npy"), image.Pixels, h, w, 3);
+                NpyFile.Write(Path.Combine(dir, "probs.npy"), probs, l, h, w);
+            }
+
+            var setup = new List<double>();
+            var infer = new List<double>();
+            var total = new List<double>();
+            float[] q = Array.Empty<float>();
+            IReadOnlyList<int> lattice = Array.Empty<int>();
+            for (int run = 0; run <= r; run++)
+            {
+                ct.ThrowIfCancellationRequested();
+                var sw = Stopwatch.StartNew();
+                var crf = new DenseCrf(image, options);
+                double s = sw.Elapsed.TotalMilliseconds;
+                q = crf.Infer(probs, l);
+                double all = sw.Elapsed.TotalMilliseconds;
+                lattice = crf.LatticeSizes;
+                if (run == 0) continue; // warm-up: JIT and first-touch page faults
+                setup.Add(s);
+                infer.Add(all - s);
+                total.Add(all);
+            }
+            double sumQ = q.Sum(v => (double)v);
+            var result = new
+            {
+                width = w, height = h, labels = l, iterations = options.Iterations, runs = r, threads = options.MaxDegreeOfParallelism,
+                setup_ms = Median(setup), inference_ms = Median(infer), total_ms = Median(total),
+                total_min_ms = total.Min(), total_max_ms = total.Max(),
+                lattice_vertices = lattice, sum_q = Math.Round(sumQ, 3),
+            };
+            if (parse.GetValue(json))
+                io.Out.WriteLine(JsonSerializer.Serialize(result));
+            else
+            {
+                var table = new Table().AddColumn("phase").AddColumn(new TableColumn("median ms").RightAligned());
+                table.AddRow("setup (lattices)", $"{result.setup_ms:F1}");
+                table.AddRow($"inference ({options.Iterations} iterations)", $"{result.inference_ms:F1}");
+                table.AddRow("total", $"{result.total_ms:F1}");
+                io.Console.Write(table);
+                io.Console.MarkupLine($"{w}×{h}, {l} labels, {r} runs, {options.MaxDegreeOfParallelism} threads; lattice vertices {string.Join(" / ", lattice)}; ΣQ = {sumQ:F1} (expect {w * h})");
+            }
+            return Task.FromResult(EcsNetCli.ExitOk);
+        }));
+        return command;
+    }
+
+    private static double Median(List<double> v)
+    {
+        var s = v.Order().ToArray();
+        return Math.Round(s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2, 2);
+    }
+}

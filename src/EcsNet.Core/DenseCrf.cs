@@ -1,0 +1,584 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using EcsNet.Data;
+
+namespace EcsNet.Core;
+
+/// <summary>
+/// Hyperparameters of the dense CRF (SPEC §3). Defaults are PSA's <c>crf_inference</c>
+/// (jiwoon-ahn/psa tool/imutils.py, scale_factor 1): pydensecrf's <c>unary_from_softmax</c> (clip 1e-5),
+/// <c>addPairwiseGaussian(sxy=3, compat=3)</c>, <c>addPairwiseBilateral(sxy=80, srgb=13, compat=10)</c>, each with
+/// densecrf's defaults DIAG_KERNEL and NORMALIZE_SYMMETRIC and a Potts compatibility, then <c>inference(10)</c>.
+/// </summary>
+public sealed record DenseCrfOptions
+{
+    /// <summary>Mean-field iterations (PSA: t = 10).</summary>
+    public int Iterations { get; init; } = 10;
+
+    /// <summary>Spatial standard deviation of the appearance-free smoothness kernel, in pixels (PSA: 3).</summary>
+    public float GaussianSxy { get; init; } = 3f;
+
+    /// <summary>Potts weight of the smoothness kernel (PSA: compat 3).</summary>
+    public float GaussianCompat { get; init; } = 3f;
+
+    /// <summary>Spatial standard deviation of the bilateral (appearance) kernel, in pixels (PSA: 80).</summary>
+    public float BilateralSxy { get; init; } = 80f;
+
+    /// <summary>Colour standard deviation of the bilateral kernel, in 0..255 RGB units (PSA: 13).</summary>
+    public float BilateralSrgb { get; init; } = 13f;
+
+    /// <summary>Potts weight of the bilateral kernel (PSA: compat 10).</summary>
+    public float BilateralCompat { get; init; } = 10f;
+
+    /// <summary>Probabilities are clipped to [floor, 1] before the unary −log p (pydensecrf unary_from_softmax: 1e-5).</summary>
+    public float ProbabilityFloor { get; init; } = 1e-5f;
+
+    /// <summary>Threads for one image (and images at once in a batch). Not a model parameter: results do not depend on it.</summary>
+    public int MaxDegreeOfParallelism { get; init; } = Environment.ProcessorCount;
+
+    internal void Validate()
+    {
+        static void Positive(float v, string name)
+        {
+            if (!(v > 0) || float.IsInfinity(v))
+                throw new BadInputException("dense CRF options", $"{name} must be a positive finite number, got {v}");
+        }
+        if (Iterations < 0)
+            throw new BadInputException("dense CRF options", $"iterations must be ≥ 0, got {Iterations}");
+        Positive(GaussianSxy, "gaussian sxy");
+        Positive(BilateralSxy, "bilateral sxy");
+        Positive(BilateralSrgb, "bilateral srgb");
+        if (!float.IsFinite(GaussianCompat) || !float.IsFinite(BilateralCompat))
+            throw new BadInputException("dense CRF options", "compatibility weights must be finite");
+        if (!(ProbabilityFloor > 0) || ProbabilityFloor >= 1)
+            throw new BadInputException("dense CRF options", $"probability floor must lie in (0, 1), got {ProbabilityFloor}");
+        if (MaxDegreeOfParallelism < 1)
+            throw new BadInputException("dense CRF options", $"degree of parallelism must be ≥ 1, got {MaxDegreeOfParallelism}");
+    }
+}
+
+/// <summary>One image and its per-label probabilities [labels][H][W] for <see cref="DenseCrf.InferBatch"/>.</summary>
+public sealed record DenseCrfInput(RgbImage Image, float[] Probabilities, int Labels);
+
+/// <summary>
+/// Fully connected CRF with Gaussian edge potentials (Krähenbühl &amp; Koltun 2011, SPEC §3), managed and
+/// vectorised. The energy is E(x) = Σ_i −log p_i(x_i) + Σ_{i&lt;j} μ(x_i, x_j) Σ_k w_k k_k(f_i, f_j) with a Potts μ,
+/// a smoothness kernel on positions and an appearance kernel on positions and RGB. Mean-field inference:
+/// Q ← softmax(log p + Σ_k w_k · n_k ⊙ K_k(n_k ⊙ Q)), where K_k is the kernel's permutohedral-lattice filter
+/// and n_k = (K_k 1)^-½ its symmetric normalisation — the computation densecrf performs with DIAG_KERNEL,
+/// NORMALIZE_SYMMETRIC and PottsCompatibility, so outputs agree with pydensecrf to float precision.
+/// </summary>
+/// <remarks>
+/// An instance holds the per-image part (both lattices, built once: "setup"); <see cref="Infer(ReadOnlySpan{float}, int)"/>
+/// runs the label-dependent part and may be called many times (e.g. PSA's low- and high-α maps of one image) and
+/// from several threads. Values live as [pixel][labels padded to a SIMD block]; splatting is a gather over the
+/// transposed splat matrix, so every phase is a race-free parallel loop.
+/// </remarks>
+public sealed class DenseCrf
+{
+    private readonly Kernel[] _kernels;
+
+    /// <summary>Builds the pairwise structure for one image: the two permutohedral lattices and their normalisation.</summary>
+    public DenseCrf(RgbImage image, DenseCrfOptions? options = null)
+    {
+        Options = options ?? new DenseCrfOptions();
+        Options.Validate();
+        CheckImage(image);
+        Width = image.Width;
+        Height = image.Height;
+        int n = Width * Height;
+
+        bool parallel = Options.MaxDegreeOfParallelism > 1;
+        var kernels = new List<Func<Kernel>>();
+        if (Options.GaussianCompat != 0)
+            kernels.Add(() => Kernel.Create(SmoothnessFeatures(Width, Height, Options.GaussianSxy), n, 2, Options.GaussianCompat, parallel));
+        if (Options.BilateralCompat != 0)
+            kernels.Add(() => Kernel.Create(AppearanceFeatures(image, Options.BilateralSxy, Options.BilateralSrgb), n, 5, Options.BilateralCompat, parallel));
+        _kernels = new Kernel[kernels.Count];
+        ParallelRanges.Tasks(kernels.Count, Options.MaxDegreeOfParallelism, k => _kernels[k] = kernels[k]());
+    }
+
+    public int Width { get; }
+
+    public int Height { get; }
+
+    public DenseCrfOptions Options { get; }
+
+    /// <summary>Lattice vertex counts of the kernels (smoothness, appearance), for diagnostics and benchmarks.</summary>
+    public IReadOnlyList<int> LatticeSizes => _kernels.Select(k => k.Lattice.VertexCount).ToArray();
+
+    /// <summary>
+    /// Mean-field marginals Q, laid out [labels][H][W], for probabilities <paramref name="probs"/> laid out
+    /// [labels][H][W]. Probabilities are used as given (not renormalised), clipped to [floor, 1].
+    /// </summary>
+    public static float[] Infer(RgbImage image, ReadOnlySpan<float> probs, int labels, DenseCrfOptions? options = null)
+    {
+        CheckProbabilities(image, probs, labels, "dense CRF");
+        return new DenseCrf(image, options).Infer(probs, labels);
+    }
+
+    /// <summary>
+    /// Labels after the CRF restricted to background and the image's classes, PSA style: from a full score map
+    /// [channels][H][W] (channel 0 background, channel c class c) keep channel 0 and the present classes, run the
+    /// CRF on those (not renormalised) and take the arg-max, mapped back to class indices.
+    /// </summary>
+    public static LabelMask InferLabels(RgbImage image, ReadOnlySpan<float> scores, int channels, IEnumerable<int> presentClasses, DenseCrfOptions? options = null)
+    {
+        CheckImage(image);
+        int n = image.Width * image.Height;
+        if (channels < 1)
+            throw new BadInputException("dense CRF", $"score map needs at least the background channel, got {channels} channels");
+        if (scores.Length != (long)channels * n)
+            throw new BadInputException("dense CRF", $"score map holds {scores.Length} values, expected {channels}×{image.Height}×{image.Width} = {(long)channels * n}");
+        var keep = new List<int> { 0 };
+        foreach (int c in presentClasses.Distinct().Order())
+        {
+            if (c < 1 || c >= channels)
+                throw new BadInputException("dense CRF", $"image class {c} is outside 1..{channels - 1}");
+            keep.Add(c);
+        }
+        var sub = new float[keep.Count * n];
+        for (int i = 0; i < keep.Count; i++)
+            scores.Slice(keep[i] * n, n).CopyTo(sub.AsSpan(i * n, n));
+        var q = Infer(image, sub, keep.Count, options);
+        return ArgMax(q, keep, image.Width, image.Height);
+    }
+
+    /// <summary>
+    /// Runs many images, several at once (each image on one thread, up to the options' degree of parallelism);
+    /// returns each image's Q [labels][H][W] in input order.
+    /// </summary>
+    public static float[][] InferBatch(IReadOnlyList<DenseCrfInput> inputs, DenseCrfOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        options ??= new DenseCrfOptions();
+        options.Validate();
+        for (int i = 0; i < inputs.Count; i++)
+        {
+            var input = inputs[i] ?? throw new BadInputException($"dense CRF batch item {i}", "is null");
+            CheckProbabilities(input.Image, input.Probabilities, input.Labels, $"dense CRF batch item {i}");
+        }
+        var single = options with { MaxDegreeOfParallelism = 1 };
+        var results = new float[inputs.Count][];
+        ParallelRanges.Tasks(inputs.Count, options.MaxDegreeOfParallelism, i =>
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var input = inputs[i];
+            results[i] = new DenseCrf(input.Image, single).Infer(input.Probabilities, input.Labels);
+        });
+        return results;
+    }
+
+    /// <summary>Arg-max over labels of Q [labels][H][W], label i mapped to <paramref name="classOf"/>[i].</summary>
+    public static LabelMask ArgMax(ReadOnlySpan<float> q, IReadOnlyList<int> classOf, int width, int height)
+    {
+        int n = width * height, labels = classOf.Count;
+        if (q.Length != (long)labels * n)
+            throw new BadInputException("dense CRF", $"marginals hold {q.Length} values, expected {labels}×{height}×{width}");
+        var winner = new int[n];
+        var best = q[..n].ToArray();
+        for (int l = 1; l < labels; l++)
+        {
+            var row = q.Slice(l * n, n);
+            for (int p = 0; p < n; p++)
+                if (row[p] > best[p]) { best[p] = row[p]; winner[p] = l; }
+        }
+        var mask = new byte[n];
+        for (int p = 0; p < n; p++)
+            mask[p] = checked((byte)classOf[winner[p]]);
+        return new LabelMask(width, height, mask);
+    }
+
+    /// <summary>Mean-field marginals Q [labels][H][W] for probabilities [labels][H][W] on this instance's image.</summary>
+    public float[] Infer(ReadOnlySpan<float> probs, int labels)
+    {
+        CheckProbabilities(Width, Height, probs, labels, "dense CRF");
+        var q = GC.AllocateUninitializedArray<float>(labels * Width * Height);
+        InferInto(probs, labels, q);
+        return q;
+    }
+
+    /// <summary>As <see cref="Infer(ReadOnlySpan{float}, int)"/>, writing Q [labels][H][W] into <paramref name="output"/>.</summary>
+    public void Infer(ReadOnlySpan<float> probs, int labels, Span<float> output)
+    {
+        CheckProbabilities(Width, Height, probs, labels, "dense CRF");
+        if (output.Length != probs.Length)
+            throw new BadInputException("dense CRF", $"output holds {output.Length} values, expected {probs.Length}");
+        InferInto(probs, labels, output);
+    }
+
+    private void InferInto(ReadOnlySpan<float> probs, int labels, Span<float> output)
+    {
+        // Labels are the inner dimension, padded to a block the JIT unrolls: 4, 8, 16, 24 or 32 lanes, or
+        // several 32-lane blocks past that.
+        int width = labels <= 4 ? 4 : labels <= 8 ? 8 : labels <= 16 ? 16 : labels <= 24 ? 24 : 32;
+        int blocks = (labels + width - 1) / width;
+        switch (width)
+        {
+            case 4: Run<LabelBlock4>(probs, labels, blocks, output); break;
+            case 8: Run<LabelBlock8>(probs, labels, blocks, output); break;
+            case 16: Run<LabelBlock16>(probs, labels, blocks, output); break;
+            case 24: Run<LabelBlock24>(probs, labels, blocks, output); break;
+            default: Run<LabelBlock32>(probs, labels, blocks, output); break;
+        }
+    }
+
+    /// <summary>
+    /// Mean field, organised as T+1 pixel passes. Pass t computes Q_t[p] = softmax(log p + messages from the
+    /// blurred lattices of Q_{t−1}) for each pixel and at once splats Q_t[p] onto the next lattices (one private
+    /// copy per thread partition, summed afterwards), so Q is never stored or re-read; the last pass writes Q_T out.
+    /// Between passes each lattice is reduced and blurred along its d+1 axes.
+    /// </summary>
+    private unsafe void Run<TB>(ReadOnlySpan<float> probs, int labels, int blocks, Span<float> output) where TB : struct, ILabelBlock<TB>
+    {
+        int n = Width * Height, lp = TB.Width * blocks, dop = Options.MaxDegreeOfParallelism, kernels = _kernels.Length;
+        const int PixelChunk = 4096, VertexChunk = 2048;
+        // Static pixel partitions (one splat copy each) keep the sums' order, hence the result, fixed for a given thread count.
+        int parts = Math.Max(1, Math.Min(dop, n / PixelChunk));
+        var pool = ArrayPool<float>.Shared;
+        var rented = new List<float[]>();
+        float[] Rent(int length)
+        {
+            var a = pool.Rent(length);
+            rented.Add(a);
+            return a;
+        }
+
+        try
+        {
+            var logP = Rent(n * lp);
+            float floor = Options.ProbabilityFloor;
+            fixed (float* src = probs)
+            {
+                var srcPtr = (nint)src;
+                ParallelRanges.For(n, PixelChunk, dop, (lo, hi) => LogUnary(new ReadOnlySpan<float>((float*)srcPtr, labels * n), logP, n, labels, lp, floor, lo, hi));
+            }
+
+            var passes = new Pass(kernels, parts);
+            for (int k = 0; k < kernels; k++)
+            {
+                int rows = (_kernels[k].Lattice.VertexCount + 1) * lp;
+                passes.Filtered[k] = Rent(rows);
+                passes.Spare[k] = Rent(rows);
+                // Row M stands for missing blur neighbours and must read as zero in both blur buffers.
+                passes.Filtered[k].AsSpan(rows - lp, lp).Clear();
+                passes.Spare[k].AsSpan(rows - lp, lp).Clear();
+                for (int t = 0; t < parts; t++) passes.Splats[k, t] = Rent(rows);
+            }
+
+            fixed (float* outPtr = output)
+            {
+                var outAt = (nint)outPtr;
+                for (int pass = 0; pass <= Options.Iterations; pass++)
+                {
+                    bool first = pass == 0, last = pass == Options.Iterations;
+                    ParallelRanges.Tasks(parts, dop, t =>
+                    {
+                        int lo = (int)((long)n * t / parts), hi = (int)((long)n * (t + 1) / parts);
+                        if (!last)
+                            for (int k = 0; k < kernels; k++)
+                                passes.Splats[k, t].AsSpan(0, _kernels[k].Lattice.VertexCount * lp).Clear();
+                        var o = last ? new Span<float>((float*)outAt, labels * n) : Span<float>.Empty;
+                        PixelPass<TB>(_kernels, passes, t, logP, lp, blocks, labels, n, lo, hi, messages: !first, splat: !last, o);
+                    });
+                    if (last) break;
+
+                    for (int k = 0; k < kernels; k++)
+                    {
+                        var kernel = _kernels[k];
+                        int m = kernel.Lattice.VertexCount;
+                        float[] a = passes.Filtered[k], b = passes.Spare[k];
+                        ParallelRanges.For(m, VertexChunk, dop, (lo, hi) => SumCopies(passes, k, parts, a, lp, lo, hi));
+                        for (int axis = 0; axis <= kernel.Lattice.Dimensions; axis++)
+                        {
+                            float[] src = a, dst = b;
+                            ParallelRanges.For(m, VertexChunk, dop, (lo, hi) => Blur<TB>(kernel, axis, src, dst, lp, blocks, lo, hi));
+                            (a, b) = (b, a);
+                        }
+                        passes.Filtered[k] = a;
+                        passes.Spare[k] = b;
+                    }
+                }
+            }
+        }
+        finally
+        {
+            foreach (var a in rented) pool.Return(a);
+        }
+    }
+
+    /// <summary>Per-run buffers: the blurred lattice values read by a pass and the splat copies it writes.</summary>
+    private sealed class Pass(int kernels, int parts)
+    {
+        public readonly float[][] Filtered = new float[kernels][];
+        public readonly float[][] Spare = new float[kernels][];
+        public readonly float[,][] Splats = new float[kernels, parts][];
+    }
+
+    private static void LogUnary(ReadOnlySpan<float> probs, float[] logP, int n, int labels, int lp, float floor, int lo, int hi)
+    {
+        var rows = logP.AsSpan(lo * lp, (hi - lo) * lp);
+        rows.Clear();
+        for (int l = 0; l < labels; l++)
+        {
+            var src = probs.Slice(l * n);
+            for (int p = lo; p < hi; p++)
+                logP[p * lp + l] = Math.Clamp(src[p], floor, 1f);
+        }
+        // log 0 = −∞ in the padding lanes keeps their probability at exactly 0.
+        ref float r = ref MemoryMarshal.GetReference(rows);
+        int i = 0;
+        for (; i + 8 <= rows.Length; i += 8)
+            Vector256.Log(Vector256.LoadUnsafe(ref r, (nuint)i)).StoreUnsafe(ref r, (nuint)i);
+        for (; i < rows.Length; i += 4)
+            Vector128.Log(Vector128.LoadUnsafe(ref r, (nuint)i)).StoreUnsafe(ref r, (nuint)i);
+    }
+
+    /// <summary>
+    /// Pixels [lo, hi) of partition <paramref name="part"/>: Q[p] = softmax(log p[p] + Σ_k α·w_k·slice_k[p]) (the
+    /// messages only after the first pass), then either splat Q[p] into the partition's copies or write it out.
+    /// </summary>
+    private static void PixelPass<TB>(Kernel[] kernels, Pass passes, int part, float[] logP, int lp, int blocks, int labels, int n,
+        int lo, int hi, bool messages, bool splat, Span<float> output) where TB : struct, ILabelBlock<TB>
+    {
+        Span<float> row = stackalloc float[lp];
+        ref float rowRef = ref MemoryMarshal.GetReference(row);
+        ref float unary = ref MemoryMarshal.GetArrayDataReference(logP);
+        int count = messages || splat ? kernels.Length : 0;
+        for (int p = lo; p < hi; p++)
+        {
+            for (int b = 0; b < blocks; b++)
+            {
+                int shift = b * TB.Width;
+                TB acc = TB.Load(ref Unsafe.Add(ref unary, p * lp + shift));
+                if (messages)
+                {
+                    for (int k = 0; k < kernels.Length; k++)
+                    {
+                        var kernel = kernels[k];
+                        int d1 = kernel.Lattice.Dimensions + 1;
+                        ref LatticeEntry e = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(kernel.Entries), p * d1);
+                        ref float vals = ref MemoryMarshal.GetArrayDataReference(passes.Filtered[k]);
+                        TB sum = default;
+                        for (int r = 0; r < d1; r++)
+                        {
+                            var entry = Unsafe.Add(ref e, r);
+                            sum = TB.MultiplyAdd(sum, entry.Weight, ref Unsafe.Add(ref vals, entry.Index * lp + shift));
+                        }
+                        acc = TB.MultiplyAdd(acc, kernel.MessageScale, sum);
+                    }
+                }
+                TB.Store(ref Unsafe.Add(ref rowRef, shift), acc);
+            }
+            if (blocks == 1)
+            {
+                var x = TB.Load(ref rowRef);
+                var ex = TB.ExpShifted(x, TB.Max(x), out float total);
+                TB.Store(ref rowRef, TB.Scale(ex, 1f / total));
+            }
+            else
+                SoftmaxInPlace<TB>(ref rowRef, blocks);
+
+            if (!splat)
+            {
+                for (int l = 0; l < labels; l++) output[l * n + p] = row[l];
+                continue;
+            }
+            for (int k = 0; k < count; k++)
+            {
+                var kernel = kernels[k];
+                int d1 = kernel.Lattice.Dimensions + 1;
+                ref LatticeEntry e = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(kernel.Entries), p * d1);
+                ref float copy = ref MemoryMarshal.GetArrayDataReference(passes.Splats[k, part]);
+                for (int b = 0; b < blocks; b++)
+                {
+                    int shift = b * TB.Width;
+                    var qb = TB.Load(ref Unsafe.Add(ref rowRef, shift));
+                    for (int r = 0; r < d1; r++)
+                    {
+                        var entry = Unsafe.Add(ref e, r);
+                        ref float at = ref Unsafe.Add(ref copy, entry.Index * lp + shift);
+                        TB.Store(ref at, TB.MultiplyAdd(TB.Load(ref at), entry.Weight, qb));
+                    }
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void SoftmaxInPlace<TB>(ref float row, int blocks) where TB : struct, ILabelBlock<TB>
+    {
+        float max = float.NegativeInfinity;
+        for (int b = 0; b < blocks; b++)
+            max = MathF.Max(max, TB.Max(TB.Load(ref Unsafe.Add(ref row, b * TB.Width))));
+        float sum = 0;
+        for (int b = 0; b < blocks; b++)
+        {
+            ref float at = ref Unsafe.Add(ref row, b * TB.Width);
+            TB.Store(ref at, TB.ExpShifted(TB.Load(ref at), max, out float s));
+            sum += s;
+        }
+        float inv = 1f / sum;
+        for (int b = 0; b < blocks; b++)
+        {
+            ref float at = ref Unsafe.Add(ref row, b * TB.Width);
+            TB.Store(ref at, TB.Scale(TB.Load(ref at), inv));
+        }
+    }
+
+    /// <summary>Lattice values of kernel k for vertices [lo, hi) = sum of the partitions' splat copies, in partition order.</summary>
+    private static void SumCopies(Pass passes, int k, int parts, float[] dst, int lp, int lo, int hi)
+    {
+        var target = dst.AsSpan(lo * lp, (hi - lo) * lp);
+        passes.Splats[k, 0].AsSpan(lo * lp, target.Length).CopyTo(target);
+        for (int t = 1; t < parts; t++)
+        {
+            var src = passes.Splats[k, t].AsSpan(lo * lp, target.Length);
+            ref float s = ref MemoryMarshal.GetReference(src);
+            ref float d = ref MemoryMarshal.GetReference(target);
+            for (int i = 0; i < target.Length; i += 4)
+                (Vector128.LoadUnsafe(ref d, (nuint)i) + Vector128.LoadUnsafe(ref s, (nuint)i)).StoreUnsafe(ref d, (nuint)i);
+        }
+    }
+
+    /// <summary>One blur pass along lattice axis <paramref name="axis"/> for vertices [lo, hi).</summary>
+    private static void Blur<TB>(Kernel kernel, int axis, float[] src, float[] dst, int lp, int blocks, int lo, int hi) where TB : struct, ILabelBlock<TB>
+    {
+        int m = kernel.Lattice.VertexCount;
+        ref float s = ref MemoryMarshal.GetArrayDataReference(src);
+        ref float d = ref MemoryMarshal.GetArrayDataReference(dst);
+        ref int nb = ref MemoryMarshal.GetArrayDataReference(kernel.Lattice.BlurNeighbours);
+        nb = ref Unsafe.Add(ref nb, axis * m * 2);
+        for (int v = lo; v < hi; v++)
+        {
+            int a = Unsafe.Add(ref nb, 2 * v) * lp, c = Unsafe.Add(ref nb, 2 * v + 1) * lp, o = v * lp;
+            for (int b = 0; b < blocks; b++)
+            {
+                int shift = b * TB.Width;
+                TB.Blur(ref Unsafe.Add(ref d, o + shift), ref Unsafe.Add(ref s, o + shift), ref Unsafe.Add(ref s, a + shift), ref Unsafe.Add(ref s, c + shift));
+            }
+        }
+    }
+
+    private static float[] SmoothnessFeatures(int width, int height, float sxy)
+    {
+        var f = new float[width * height * 2];
+        for (int y = 0, i = 0; y < height; y++)
+            for (int x = 0; x < width; x++, i += 2)
+            {
+                f[i] = x / sxy;
+                f[i + 1] = y / sxy;
+            }
+        return f;
+    }
+
+    private static float[] AppearanceFeatures(RgbImage image, float sxy, float srgb)
+    {
+        var f = new float[image.Width * image.Height * 5];
+        var px = image.Pixels;
+        for (int y = 0, i = 0, p = 0; y < image.Height; y++)
+            for (int x = 0; x < image.Width; x++, i += 5, p += 3)
+            {
+                f[i] = x / sxy;
+                f[i + 1] = y / sxy;
+                f[i + 2] = px[p] / srgb;
+                f[i + 3] = px[p + 1] / srgb;
+                f[i + 4] = px[p + 2] / srgb;
+            }
+        return f;
+    }
+
+    private static void CheckImage(RgbImage? image)
+    {
+        if (image is null)
+            throw new BadInputException("dense CRF", "image is missing");
+        if (image.Width < 1 || image.Height < 1)
+            throw new BadInputException("dense CRF", $"image must be at least 1×1, got {image.Width}×{image.Height}");
+        if (image.Pixels is null || image.Pixels.Length != (long)image.Width * image.Height * 3)
+            throw new BadInputException("dense CRF", $"image {image.Width}×{image.Height} needs {(long)image.Width * image.Height * 3} RGB bytes, got {image.Pixels?.Length ?? 0}");
+    }
+
+    private static void CheckProbabilities(RgbImage image, ReadOnlySpan<float> probs, int labels, string subject)
+    {
+        CheckImage(image);
+        CheckProbabilities(image.Width, image.Height, probs, labels, subject);
+    }
+
+    private static void CheckProbabilities(int width, int height, ReadOnlySpan<float> probs, int labels, string subject)
+    {
+        if (labels < 1)
+            throw new BadInputException(subject, $"needs at least one label, got {labels}");
+        long n = (long)width * height;
+        if (probs.Length != labels * n)
+        {
+            string hint = probs.Length % n == 0
+                ? $" ({probs.Length / n} maps of {height}×{width}: the label count or the image size does not match)"
+                : $" (not a whole number of {height}×{width} maps: the probabilities are for an image of another size)";
+            throw new BadInputException(subject, $"probabilities hold {probs.Length} values, expected {labels}×{height}×{width} = {labels * n}{hint}");
+        }
+        int bad = IndexOfNaN(probs);
+        if (bad >= 0)
+        {
+            long l = bad / n, p = bad % n;
+            throw new BadInputException(subject, $"probability of label {l} at pixel (x={p % width}, y={p / width}) is NaN");
+        }
+    }
+
+    private static int IndexOfNaN(ReadOnlySpan<float> values)
+    {
+        ref float r = ref MemoryMarshal.GetReference(values);
+        int i = 0;
+        for (; i + 8 <= values.Length; i += 8)
+        {
+            var v = Vector256.LoadUnsafe(ref r, (nuint)i);
+            if (!Vector256.EqualsAll(v, v)) break;
+        }
+        for (; i < values.Length; i++)
+            if (float.IsNaN(values[i])) return i;
+        return -1;
+    }
+
+    /// <summary>One pairwise term: its lattice with the symmetric normalisation folded into the weights.</summary>
+    private sealed class Kernel
+    {
+        private Kernel(PermutohedralLattice lattice, LatticeEntry[] entries, float messageScale)
+        {
+            Lattice = lattice;
+            Entries = entries;
+            MessageScale = messageScale;
+        }
+
+        public PermutohedralLattice Lattice { get; }
+
+        /// <summary>Per pixel, its simplex vertices with weight barycentric · n[pixel]; used to splat and to slice.</summary>
+        public LatticeEntry[] Entries { get; }
+
+        /// <summary>α·w: the lattice's slicing constant times the Potts weight.</summary>
+        public float MessageScale { get; }
+
+        public static Kernel Create(float[] features, int n, int d, float weight, bool parallel)
+        {
+            var lattice = PermutohedralLattice.Build(features, n, d, parallel);
+            int d1 = d + 1;
+
+            // NORMALIZE_SYMMETRIC: n = (K·1 + 1e-20)^-½, where K·1 is the lattice filter of a constant image.
+            var ones = new float[n];
+            Array.Fill(ones, 1f);
+            var norm = new float[n];
+            lattice.Filter(ones, norm, 1);
+            var entries = new LatticeEntry[lattice.Slice.Length];
+            for (int p = 0; p < n; p++)
+            {
+                float np = 1f / MathF.Sqrt(norm[p] + 1e-20f);
+                for (int r = 0; r < d1; r++)
+                {
+                    var e = lattice.Slice[p * d1 + r];
+                    entries[p * d1 + r] = new LatticeEntry(e.Index, e.Weight * np);
+                }
+            }
+            // Potts: densecrf subtracts compatibility(−w)·(filtered Q), i.e. adds w·(filtered Q) to the same label.
+            return new Kernel(lattice, entries, lattice.Alpha * weight);
+        }
+    }
+}
