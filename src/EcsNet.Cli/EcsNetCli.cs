@@ -22,6 +22,11 @@ public static class EcsNetCli
     {
         yield return DataCommands.Build(io);
         yield return EvalCommand.Build(io);
+        // Temporary home of `bench random-walk` until the bench verbs share one group.
+        yield return new Command("bench", "Benchmarks with the exact workloads of the Python peers (../shared/peers).")
+        {
+            BenchRandomWalkCommand.Build(io),
+        };
     }
 
     public static async Task<int> RunAsync(string[] args, CliIo? io = null, CancellationToken cancellationToken = default)
