@@ -21,8 +21,8 @@ public static class BenchRandomWalkCommand
     /// <summary>Medians over runs (ms), bytes allocated by one run, process peak working set.</summary>
     public sealed record Result(int Grid, int Nodes, int Channels, int CamChannels, int Radius, int Beta, long Steps,
         int Pairs, int Threads, int Runs, string Inputs, double MedianMs, double MinMs, double MaxMs,
-        double BuildMedianMs, double PropagateMedianMs, long AllocatedBytesPerRun, long PeakWorkingSetBytes,
-        double OutputChecksum);
+        double BuildMedianMs, double PropagateMedianMs, double CpuMsPerRun, long AllocatedBytesPerRun,
+        long PeakWorkingSetBytes, double OutputChecksum);
 
     public static Command Build(CliIo io)
     {
@@ -106,8 +106,15 @@ public static class BenchRandomWalkCommand
         var build = new List<double>();
         var propagate = new List<double>();
         long allocated = 0;
+        using var process = Process.GetCurrentProcess();
+        TimeSpan cpuStart = TimeSpan.Zero;
         for (int r = 0; r < s.Warmup + s.Runs; r++)
         {
+            if (r == s.Warmup)
+            {
+                process.Refresh();
+                cpuStart = process.TotalProcessorTime;
+            }
             ct.ThrowIfCancellationRequested();
             long before = GC.GetTotalAllocatedBytes(precise: true);
             var t0 = Stopwatch.GetTimestamp();
@@ -125,12 +132,13 @@ public static class BenchRandomWalkCommand
         if (s.SaveOutput is { } path)
             new NpyArray(new long[] { camChannels, n }, output).Write(path);
 
-        using var process = Process.GetCurrentProcess();
         process.Refresh();
+        // CPU time of all threads over the timed runs: on a shared machine wall time includes waiting for a core.
+        double cpuMs = (process.TotalProcessorTime - cpuStart).TotalMilliseconds / s.Runs;
         int pairs = AffinityPairs.Create(s.Walk.Radius, s.Grid, s.Grid).PairCount;
         return new Result(s.Grid, n, channels, camChannels, s.Walk.Radius, s.Walk.Beta, s.Walk.Steps, pairs,
             s.Walk.Threads > 0 ? s.Walk.Threads : Environment.ProcessorCount, s.Runs, source,
-            Median(total), total.Min(), total.Max(), Median(build), Median(propagate), allocated,
+            Median(total), total.Min(), total.Max(), Median(build), Median(propagate), cpuMs, allocated,
             process.PeakWorkingSet64, output.Sum(v => (double)v));
     }
 
@@ -143,6 +151,7 @@ public static class BenchRandomWalkCommand
         table.AddRow($"total, median of {r.Runs}", $"{r.MedianMs:F1} ms (min {r.MinMs:F1}, max {r.MaxMs:F1})");
         table.AddRow("  affinities + transition", $"{r.BuildMedianMs:F1} ms");
         table.AddRow("  t propagation steps", $"{r.PropagateMedianMs:F1} ms");
+        table.AddRow("CPU time per run (all threads)", $"{r.CpuMsPerRun:F1} ms");
         table.AddRow("allocated per run", $"{r.AllocatedBytesPerRun / 1048576.0:F2} MiB");
         table.AddRow("process peak working set", $"{r.PeakWorkingSetBytes / 1048576.0:F1} MiB");
         table.AddRow("output checksum (sum)", $"{r.OutputChecksum:F3}");

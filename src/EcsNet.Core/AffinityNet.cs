@@ -147,6 +147,34 @@ public sealed class AffinityNet : Module<Tensor, Tensor>
         return functional.elu(f9.forward(cat(new[] { a, b, c }, 1)), alpha: 1.0);
     }
 
+    /// <summary>
+    /// Features of one normalised image <c>[1, 3, H, W]</c> for the random walk: the image is zero-padded on the
+    /// bottom/right to a multiple of 8 (PSA infer_aff.py), run in eval mode without gradients, and returned as
+    /// <c>[C][⌈H/8⌉][⌈W/8⌉]</c> floats for <see cref="RandomWalk.Run"/>.
+    /// </summary>
+    public (float[] Features, int Channels, int GridHeight, int GridWidth) InferFeatures(Tensor image)
+    {
+        if (image.dim() != 4 || image.shape[0] != 1 || image.shape[1] != 3)
+            throw new BadInputException("affinity net input", $"expected one RGB image [1, 3, H, W], got [{string.Join(", ", image.shape)}]");
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        bool wasTraining = training;
+        eval();
+        try
+        {
+            long h = image.shape[2], w = image.shape[3];
+            long ph = (h + 7) / 8 * 8 - h, pw = (w + 7) / 8 * 8 - w;
+            var padded = ph > 0 || pw > 0 ? functional.pad(image, new[] { 0L, pw, 0L, ph }) : image;
+            var f = forward(padded)[0].contiguous().cpu();
+            return (f.data<float>().ToArray(), (int)f.shape[0], (int)f.shape[1], (int)f.shape[2]);
+        }
+        finally
+        {
+            if (wasTraining)
+                train();
+        }
+    }
+
     /// <summary>The pairs of a feature grid (cached per size).</summary>
     public AffinityPairs PairsFor(int height, int width)
     {
@@ -268,7 +296,17 @@ public sealed class AffinityNetTrainer : IDisposable
         Add(newBiases, o.NewBiasLrMultiplier, 0);
         optimizer = torch.optim.SGD(groups, o.LearningRate, o.Momentum);
         baseLr = lrs.ToArray();
+        Groups = new[]
+        {
+            ("trunk weights", trunkWeights.Count, o.LearningRate, o.WeightDecay),
+            ("trunk biases", trunkBiases.Count, o.LearningRate * o.TrunkBiasLrMultiplier, 0.0),
+            ("new weights", newWeights.Count, o.LearningRate * o.NewWeightLrMultiplier, o.WeightDecay),
+            ("new biases", newBiases.Count, o.LearningRate * o.NewBiasLrMultiplier, 0.0),
+        };
     }
+
+    /// <summary>PSA's four parameter groups: name, tensors in it, base learning rate, weight decay.</summary>
+    public IReadOnlyList<(string Name, int Tensors, double LearningRate, double WeightDecay)> Groups { get; }
 
     public AffinityNetOptions Options { get; }
     public long MaxSteps { get; }

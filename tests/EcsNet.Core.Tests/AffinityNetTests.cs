@@ -129,6 +129,39 @@ public class AffinityNetTests
     }
 
     [Fact]
+    public void TrainerUsesPsaParameterGroupsAndFreezesBatchNorm()
+    {
+        using var scope = NewDisposeScope();
+        var backbone = new SmallBackbone(width: 8);
+        var net = new AffinityNet(backbone, new AffinityNetOptions { ReducedChannels = new[] { 4, 4, 4 } });
+        using var trainer = new AffinityNetTrainer(net, 10);
+        var groups = trainer.Groups.ToDictionary(g => g.Name);
+        // the four new 1×1 convs (no bias) train at 10× lr with weight decay; trunk convs at 1×
+        Assert.Equal(4, groups["new weights"].Tensors);
+        Assert.Equal(1.0, groups["new weights"].LearningRate, 12);
+        Assert.Equal(5e-4, groups["new weights"].WeightDecay);
+        Assert.Equal(0, groups["new biases"].Tensors);
+        int trunkConvs = backbone.named_parameters().Count(p => p.parameter.dim() == 4);
+        Assert.Equal(trunkConvs, groups["trunk weights"].Tensors);
+        Assert.Equal(0.1, groups["trunk weights"].LearningRate, 12);
+        // every BatchNorm is frozen (PSA), so no trunk bias or scale is trained
+        Assert.Equal(0, groups["trunk biases"].Tensors);
+        Assert.All(backbone.modules().OfType<TorchSharp.Modules.BatchNorm2d>(), bn => Assert.False(bn.training));
+    }
+
+    [Fact]
+    public void InferFeaturesPadsToTheStrideGrid()
+    {
+        using var scope = NewDisposeScope();
+        var net = new AffinityNet(new SmallBackbone(width: 8), new AffinityNetOptions { ReducedChannels = new[] { 4, 4, 8 } });
+        var (features, channels, gh, gw) = net.InferFeatures(randn(1, 3, 75, 90));
+        Assert.Equal((16, 10, 12), (channels, gh, gw));   // ⌈75/8⌉ = 10, ⌈90/8⌉ = 12
+        Assert.Equal(16 * 10 * 12, features.Length);
+        Assert.True(net.training);                         // the module's mode is restored
+        Assert.Throws<BadInputException>(() => net.InferFeatures(randn(2, 3, 16, 16)));
+    }
+
+    [Fact]
     public void MismatchedLabelMapsAreBadInput()
     {
         using var scope = NewDisposeScope();
