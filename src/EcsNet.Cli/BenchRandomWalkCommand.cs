@@ -116,6 +116,9 @@ public static class BenchRandomWalkCommand
                 cpuStart = process.TotalProcessorTime;
             }
             ct.ThrowIfCancellationRequested();
+            // untimed: free the previous run's arrays so the peak working set reflects one run, not the GC's backlog
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
             long before = GC.GetTotalAllocatedBytes(precise: true);
             var t0 = Stopwatch.GetTimestamp();
             var transition = RandomWalkTransition.FromFeatures(features, channels, s.Grid, s.Grid, s.Walk);

@@ -301,7 +301,8 @@ public sealed class RandomWalkTransition
         for (int q = 0; q < Deltas.Length; q++)
             scaled[q] = Deltas[q] * stride;
         int workers = threads > 0 ? threads : Environment.ProcessorCount;
-        int chunks = Math.Min(workers, n);
+        // a few chunks per worker, so that a thread delayed by other load does not hold up the whole step
+        int chunks = workers == 1 ? 1 : Math.Max(1, Math.Min(workers * 4, n / 256));
         var po = Parallelism(threads);
         for (long t = 0; t < steps; t++)
         {
