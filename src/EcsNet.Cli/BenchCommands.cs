@@ -9,6 +9,7 @@ public static class BenchCommands
     {
         var bench = new Command("bench", "Micro-benchmarks of the hot stages on synthetic, deterministic inputs (median ms).");
         bench.Subcommands.Add(CrfBenchCommand.Build(io));
+        bench.Subcommands.Add(BenchRandomWalkCommand.Build(io));
         return bench;
     }
 }
