@@ -22,6 +22,9 @@ public static class EcsNetCli
     {
         yield return DataCommands.Build(io);
         yield return EvalCommand.Build(io);
+        var bench = new Command("bench", "Speed benchmarks, each matching a peer in ../shared/peers run side by side.");
+        bench.Subcommands.Add(BenchStepCommand.Build(io));
+        yield return bench;
     }
 
     public static async Task<int> RunAsync(string[] args, CliIo? io = null, CancellationToken cancellationToken = default)
