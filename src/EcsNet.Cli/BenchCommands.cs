@@ -10,6 +10,7 @@ public static class BenchCommands
         var bench = new Command("bench", "Micro-benchmarks of the hot stages on synthetic, deterministic inputs (median ms).");
         bench.Subcommands.Add(CrfBenchCommand.Build(io));
         bench.Subcommands.Add(BenchRandomWalkCommand.Build(io));
+        bench.Subcommands.Add(BenchStepCommand.Build(io));
         return bench;
     }
 }
