@@ -80,8 +80,8 @@ public static class BenchRandomWalkCommand
         string source;
         if (s.Inputs is { } dir)
         {
-            var f = NpyArray.Read(Path.Combine(dir, "features.npy"));
-            var c = NpyArray.Read(Path.Combine(dir, "cam.npy"));
+            var f = NpyFile.Read(Path.Combine(dir, "features.npy"));
+            var c = NpyFile.Read(Path.Combine(dir, "cam.npy"));
             if (f.Shape.Length != 2 || f.Shape[1] != n)
                 throw new BadInputException(Path.Combine(dir, "features.npy"),
                     $"shape ({string.Join(", ", f.Shape)}) is not (channels, {n}) for a {s.Grid}x{s.Grid} grid");
@@ -133,7 +133,7 @@ public static class BenchRandomWalkCommand
             total.Add(Stopwatch.GetElapsedTime(t0, t2).TotalMilliseconds);
         }
         if (s.SaveOutput is { } path)
-            new NpyArray(new long[] { camChannels, n }, output).Write(path);
+            NpyFile.Write(path, output, camChannels, n);
 
         process.Refresh();
         // CPU time of all threads over the timed runs: on a shared machine wall time includes waiting for a core.

@@ -46,14 +46,14 @@ public class BenchRandomWalkCommandTests
             var rng = new Random(4);
             var f = Enumerable.Range(0, channels * n).Select(_ => rng.NextSingle()).ToArray();
             var cam = Enumerable.Range(0, k * n).Select(_ => rng.NextSingle()).ToArray();
-            new NpyArray(new long[] { channels, n }, f).Write(Path.Combine(dir, "features.npy"));
-            new NpyArray(new long[] { k, n }, cam).Write(Path.Combine(dir, "cam.npy"));
+            NpyFile.Write(Path.Combine(dir, "features.npy"), f, channels, n);
+            NpyFile.Write(Path.Combine(dir, "cam.npy"), cam, k, n);
             var outPath = Path.Combine(dir, "ours.npy");
             var (code, _, error) = await Run("bench", "random-walk", "--grid", "10", "--logt", "4", "--runs", "1",
                 "--warmup", "0", "--inputs", dir, "--save-output", outPath, "--json");
             Assert.True(code == 0, error);
-            var ours = NpyArray.Read(outPath);
-            Assert.Equal(new long[] { k, n }, ours.Shape);
+            var ours = NpyFile.Read(outPath);
+            Assert.Equal(new[] { k, n }, ours.Shape);
             var options = new RandomWalkOptions { LogT = 4 };
             var expected = RandomWalkTransition.FromFeatures(f, channels, grid, grid, options).Propagate(cam, k, options.Steps);
             Assert.Equal(expected, ours.Data);
@@ -85,8 +85,8 @@ public class BenchRandomWalkCommandTests
         var dir = Directory.CreateTempSubdirectory("rw-bench-").FullName;
         try
         {
-            new NpyArray(new long[] { 2, 50 }, new float[100]).Write(Path.Combine(dir, "features.npy"));
-            new NpyArray(new long[] { 21, 100 }, new float[2100]).Write(Path.Combine(dir, "cam.npy"));
+            NpyFile.Write(Path.Combine(dir, "features.npy"), new float[100], 2, 50);
+            NpyFile.Write(Path.Combine(dir, "cam.npy"), new float[2100], 21, 100);
             (code, _, error) = await Run("bench", "random-walk", "--grid", "10", "--inputs", dir);
             Assert.Equal(EcsNetCli.ExitBadInput, code);
             Assert.Contains("(2, 50)", error);
