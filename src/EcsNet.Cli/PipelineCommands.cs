@@ -12,6 +12,7 @@ public static class PipelineCommands
     public static Pipeline Create() => new(new IPipelineStage[]
     {
         new CamStage(),
+        new CrfStage(),
     });
 
     public static IEnumerable<Command> Build(CliIo io)

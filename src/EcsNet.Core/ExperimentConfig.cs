@@ -27,6 +27,9 @@ public sealed record ExperimentConfig
     /// <summary>Multi-scale CAM inference (SPEC §2).</summary>
     public CamInferenceOptions CamInference { get; init; } = new();
 
+    /// <summary>Dense CRF (SPEC §3; PSA's crf_inference defaults).</summary>
+    public DenseCrfOptions Crf { get; init; } = new();
+
     /// <summary>Constant background score for CAM pseudo labels (SPEC §2: PSA 0.2).</summary>
     public double BackgroundThreshold { get; init; } = 0.2;
 
