@@ -1,1 +1,2 @@
+EcsNet.Core.TorchRuntime.UsePassiveOpenMpWait();
 return await EcsNet.Cli.EcsNetCli.RunAsync(args);
