@@ -13,6 +13,8 @@ public static class PipelineCommands
     {
         new CamStage(),
         new CrfStage(),
+        new AffinityStage(),
+        new RandomWalkStage(),
     });
 
     public static IEnumerable<Command> Build(CliIo io)

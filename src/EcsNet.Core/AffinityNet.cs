@@ -350,5 +350,11 @@ public sealed class AffinityNetTrainer : IDisposable
         return (loss.Total.item<float>(), loss.Background.item<float>(), loss.Foreground.item<float>(), loss.Negative.item<float>());
     }
 
+    /// <summary>Saves net, optimizer and step (<see cref="Checkpoints"/>).</summary>
+    public string SaveCheckpoint(string runDir, int seed) => Checkpoints.Save(runDir, (int)Step, seed, net, optimizer);
+
+    /// <summary>Restores the latest checkpoint of the run, if any; the step continues from it.</summary>
+    public void Resume(string runDir, int seed) => Step = Checkpoints.Resume(runDir, seed, net, optimizer);
+
     public void Dispose() => optimizer.Dispose();
 }

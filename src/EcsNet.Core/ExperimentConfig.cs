@@ -30,6 +30,21 @@ public sealed record ExperimentConfig
     /// <summary>Dense CRF (SPEC §3; PSA's crf_inference defaults).</summary>
     public DenseCrfOptions Crf { get; init; } = new();
 
+    /// <summary>la/ha affinity labels (SPEC §2; PSA's α 4 / 32).</summary>
+    public AffinityLabelOptions AffinityLabels { get; init; } = new();
+
+    /// <summary>AffinityNet training (SPEC §4; PSA train_aff.py).</summary>
+    public AffinityNetOptions Affinity { get; init; } = new();
+
+    /// <summary>
+    /// Start AffinityNet's trunk from the trained CAM network's trunk when no ImageNet weights are given (the CPU
+    /// default: a from-scratch trunk learns little from a few hundred images). PSA starts it from ImageNet.
+    /// </summary>
+    public bool AffinityTrunkFromCam { get; init; } = false;
+
+    /// <summary>Random walk (SPEC §4; PSA infer_aff.py).</summary>
+    public RandomWalkOptions RandomWalk { get; init; } = new();
+
     /// <summary>Constant background score for CAM pseudo labels (SPEC §2: PSA 0.2).</summary>
     public double BackgroundThreshold { get; init; } = 0.2;
 
@@ -51,5 +66,7 @@ public sealed record ExperimentConfig
             WarmupLearningRate = 0.01, Momentum = 0.9, FreezePretrained = false, CheckpointEvery = 50,
         },
         Augment = new AugmentOptions { LongEdgeMin = 112, LongEdgeMax = 160, CropSize = 128 },
+        Affinity = new AffinityNetOptions { CropSize = 128, BatchSize = 8, Epochs = 6 },
+        AffinityTrunkFromCam = true,
     };
 }
