@@ -151,6 +151,7 @@ public class RandomWalkTests
     [Theory]
     [InlineData(1)]
     [InlineData(3)]
+    [InlineData(12)]
     [InlineData(21)]
     [InlineData(37)]
     public void AnyChannelCountPropagatesLikeSingleChannels(int channels)
