@@ -10,7 +10,7 @@
                `ecsnet bench random-walk --inputs DIR --save-output DIR/ours.npy`), and how many grid nodes
                have a different argmax channel.
 
-Run from the repository root with Debian's python: /usr/bin/python3 bench/random_walk_check.py dump /tmp/rw
+Run from the repository root with Debian's python: /usr/bin/python3 bench/random_walk_check.py dump out/rwcheck
 """
 import argparse
 import importlib.util

@@ -56,8 +56,8 @@ public sealed record RandomWalkResult(LabelMask Labels, float[] GridScores, int 
 /// On the grid P is a fixed stencil: node i talks to i + δ_s for 2·K + 1 flat offsets δ_s (self, K half-plane
 /// offsets, their mirrors), so P is stored as weights <c>[N][2K+1]</c> (zero where PSA has no pair) and a step
 /// is a vectorised, row-parallel stencil over the node-major score matrix <c>[N][channels]</c>. The 256 steps
-/// cost 256 · N · (2K+1) · channels multiply-adds (≈ 1.2 GFLOP at PSA's size) instead of 8 dense N³ products
-/// (≈ 0.5 TFLOP), and memory stays O(N·K) instead of several N² matrices.
+/// cost 256 · N · (2K+1) · channels multiply-adds (≈ 1.3·10⁹ at PSA's size) instead of 8 dense N³ products
+/// (≈ 2.5·10¹¹), and memory stays O(N·K) instead of several N² matrices.
 /// </para>
 /// </summary>
 public static class RandomWalk

@@ -139,11 +139,13 @@ public class RandomWalkTests
     [Fact]
     public void ThreadCountDoesNotChangeTheResult()
     {
-        var features = RegionFeatures(4, 12, 14, seed: 3);
-        var cam = Enumerable.Range(0, 21 * 12 * 14).Select(i => (float)((i * 37) % 101) / 101f).ToArray();
-        var one = RandomWalkTransition.FromFeatures(features, 4, 12, 14, new RandomWalkOptions { Threads = 1 }).Propagate(cam, 21, 64, threads: 1);
-        var two = RandomWalkTransition.FromFeatures(features, 4, 12, 14, new RandomWalkOptions { Threads = 2 }).Propagate(cam, 21, 64, threads: 2);
-        var five = RandomWalkTransition.FromFeatures(features, 4, 12, 14, new RandomWalkOptions()).Propagate(cam, 21, 64, threads: 5);
+        // 40x43 = 1720 nodes: several row chunks per step with 2 or more threads, chunk edges at odd nodes
+        const int h = 40, w = 43;
+        var features = RegionFeatures(4, h, w, seed: 3);
+        var cam = Enumerable.Range(0, 21 * h * w).Select(i => (float)((i * 37) % 101) / 101f).ToArray();
+        var one = RandomWalkTransition.FromFeatures(features, 4, h, w, new RandomWalkOptions { Threads = 1 }).Propagate(cam, 21, 64, threads: 1);
+        var two = RandomWalkTransition.FromFeatures(features, 4, h, w, new RandomWalkOptions { Threads = 2 }).Propagate(cam, 21, 64, threads: 2);
+        var five = RandomWalkTransition.FromFeatures(features, 4, h, w, new RandomWalkOptions()).Propagate(cam, 21, 64, threads: 5);
         Assert.Equal(one, two);
         Assert.Equal(one, five);
     }
@@ -151,6 +153,7 @@ public class RandomWalkTests
     [Theory]
     [InlineData(1)]
     [InlineData(3)]
+    [InlineData(12)]
     [InlineData(21)]
     [InlineData(37)]
     public void AnyChannelCountPropagatesLikeSingleChannels(int channels)
