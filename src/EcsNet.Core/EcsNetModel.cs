@@ -67,9 +67,13 @@ public sealed class EcsNetModel : Module<Tensor, Tensor>
     /// <summary>The CAM H of an image (inference path): no overlay.</summary>
     public override Tensor forward(Tensor image) => Pass(image, overlay: false).Heatmap;
 
+    /// <summary>Labels [B, C] of the batch being passed, or null (inference): PCM zeroes absent classes (Eq 1's w_c).</summary>
+    private Tensor? passLabels;
+
     /// <summary>One pass of F (overlay false) or F' (overlay true, when enabled in the options).</summary>
-    public EcsPass Pass(Tensor image, bool overlay)
+    public EcsPass Pass(Tensor image, bool overlay, Tensor? labels = null)
     {
+        passLabels = labels;
         var features = trunk.ForwardFeatures(image);
         var x = features.Final;
         if (options.HeadDropout > 0 && training)
@@ -102,6 +106,8 @@ public sealed class EcsNetModel : Module<Tensor, Tensor>
         long b = heatmap.shape[0], hh = heatmap.shape[2], ww = heatmap.shape[3];
         var cam = F.relu(heatmap);
         cam = cam / (cam.flatten(2).amax(new long[] { 2 }, keepdim: true).unsqueeze(-1) + 1e-5);
+        if (passLabels is not null)
+            cam = cam * passLabels.to_type(cam.dtype).unsqueeze(-1).unsqueeze(-1);
         var bg = 1 - cam.amax(new long[] { 1 }, keepdim: true);
         var camAll = cat(new[] { bg, cam }, 1);
         Tensor mid = features.Stages[0], late = features.Stages[1];

@@ -27,6 +27,19 @@ public enum LabelSource
     Refine,
 }
 
+/// <summary>Which map of F the cross-entropy of Eq 6 trains.</summary>
+public enum CeTarget
+{
+    /// <summary>softmax(E), E the refine module's output (the paper's Eq 6).</summary>
+    Refine,
+
+    /// <summary>
+    /// softmax over [background score, a_1..a_C] with a the label-weighted, min-max normalised CAM of F (Eq 1,
+    /// not detached): the erased image's reliable labels supervise the first CAM directly.
+    /// </summary>
+    Cam,
+}
+
 /// <summary>Which map CAM inference reads (the final maps).</summary>
 public enum InferenceMap
 {
@@ -80,6 +93,9 @@ public sealed record EcsNetOptions
     /// at scale 1 (the literal paper reading); a larger scale sharpens it. Documented in docs/RESULTS.md.
     /// </summary>
     public double RefineLogitScale { get; init; } = 1.0;
+
+    /// <summary>Map of F that Eq 6 trains (paper: E).</summary>
+    public CeTarget CeOn { get; init; } = CeTarget.Refine;
 
     /// <summary>
     /// Let Eq 6 back-propagate into B and the trunk. False follows SEAM's PCM, which detaches the CAM and the

@@ -30,13 +30,13 @@ public static class EcsObjective
 
         long size = images.shape[2], width = images.shape[3];
         // F on I (β-rescaled, paper §3.2 "Other improvements").
-        var first = model.Pass(o.Beta < 1 ? Rescale(images, o.Beta) : images, overlay: false);
+        var first = model.Pass(o.Beta < 1 ? Rescale(images, o.Beta) : images, overlay: false, labels);
         var a = Cam.Normalize(first.Heatmap.detach(), labels);                   // Eq 1
         var s = Cam.Score(a);                                                    // Eq 2
         var region = Erasing.Region(s, o.Delta, size, width);                    // R = {s > δ}
         var erased = Erasing.Erase(images, region, o.BlurSigmaFraction * size);  // I'
         // F' on I' (full size, with the multi-dilated overlay of Eq 8).
-        var second = model.Pass(erased, overlay: true);
+        var second = model.Pass(erased, overlay: true, labels);
 
         var refineFg = first.Refined.narrow(1, 1, o.Classes);
         var refineFgErased = second.Refined.narrow(1, 1, o.Classes);
@@ -55,13 +55,24 @@ public static class EcsObjective
             var target = ReliableLabels.Build(aErased, region, o.Theta, o.LabelBackgroundScore,
                 o.BackgroundCeThreshold, s);                                   // L' on Φ (Eq 3)
             long th = target.shape[1], tw = target.shape[2];
-            var logits = F.interpolate(first.Refined * scale, new long[] { th, tw }, mode: InterpolationMode.Bilinear, align_corners: false);
+            var map = o.CeOn == CeTarget.Refine
+                ? first.Refined
+                : CamWithBackground(Cam.Normalize(first.Heatmap, labels), o.LabelBackgroundScore);
+            var logits = F.interpolate(map * scale, new long[] { th, tw }, mode: InterpolationMode.Bilinear, align_corners: false);
             ce = Losses.ReliableCrossEntropy(logits, target);                 // Eq 6
             reliableFraction = target.ne(ReliableLabels.Ignore).to_type(ScalarType.Float32).mean().item<float>();
         }
         var total = cls + o.CeWeight * ce;                                      // Eq 7
         double erasedFraction = region.mean().item<float>();
         return (total, new LossTerms(total.item<float>(), cls.item<float>(), ce.item<float>(), reliableFraction, erasedFraction));
+    }
+
+    /// <summary>[B, 1 + C, h, w]: a constant background score, then the normalised CAM a.</summary>
+    private static Tensor CamWithBackground(Tensor normalized, double background)
+    {
+        long b = normalized.shape[0], h = normalized.shape[2], w = normalized.shape[3];
+        var bg = full(new long[] { b, 1, h, w }, background, dtype: normalized.dtype, device: normalized.device);
+        return cat(new[] { bg, normalized }, 1);
     }
 
     /// <summary>Bilinear rescale of a batch by a factor.</summary>
