@@ -1,6 +1,7 @@
 using System.Net;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
@@ -45,8 +46,17 @@ internal static class GrpcTuning
     /// <summary>A Kestrel gRPC host on <paramref name="bind"/>:<paramref name="port"/> (0: any free port), no console logging.</summary>
     public static WebApplicationBuilder Host(IPAddress bind, int port)
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "EcsNet.AllReduce" });
-        builder.Logging.ClearProviders();
+        // the empty builder: no configuration files (and no file watcher polling the working folder), no logging
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = "EcsNet.AllReduce", ContentRootPath = AppContext.BaseDirectory });
+        builder.WebHost.UseKestrelCore();
+        builder.WebHost.UseSockets(sockets =>
+        {
+            // read straight into a pooled block instead of a zero-byte read first (one syscall per read, not two)
+            sockets.WaitForDataBeforeAllocatingBuffer = false;
+            sockets.NoDelay = true;
+        });
+        builder.Services.AddSingleton<IMemoryPoolFactory<byte>, LargeBlockMemoryPool.Factory>();
+        builder.Services.AddRoutingCore();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.Listen(bind, port, listen => listen.Protocols = HttpProtocols.Http2);

@@ -11,10 +11,13 @@ public interface ICollective
 
     int WorldSize { get; }
 
-    /// <summary>Reduces <paramref name="buffer"/> in place across all ranks; every rank ends with identical bits.</summary>
-    Task AllReduceAsync(Memory<float> buffer, ReduceOp op = ReduceOp.Sum, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Reduces <paramref name="buffer"/> in place across all ranks; every rank ends with identical bits.
+    /// <paramref name="compression"/> overrides the ring's wire encoding for this call (null: the ring's).
+    /// </summary>
+    Task AllReduceAsync(Memory<float> buffer, ReduceOp op = ReduceOp.Sum, WireCompression? compression = null, CancellationToken cancellationToken = default);
 
-    /// <inheritdoc cref="AllReduceAsync(Memory{float}, ReduceOp, CancellationToken)"/>
+    /// <summary>Reduces float64 values in place (never compressed).</summary>
     Task AllReduceAsync(Memory<double> buffer, ReduceOp op = ReduceOp.Sum, CancellationToken cancellationToken = default);
 
     /// <summary>Copies <paramref name="root"/>'s buffer into every rank's buffer (exact, never compressed).</summary>

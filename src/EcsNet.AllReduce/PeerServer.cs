@@ -10,16 +10,13 @@ using Microsoft.Extensions.DependencyInjection;
 namespace EcsNet.AllReduce;
 
 /// <summary>
-/// The small Kestrel gRPC server each worker hosts: its predecessor in the ring streams chunks to it.
-/// One server serves every generation of that worker; each ring attaches its receiving end here.
+/// The small Kestrel gRPC server each worker hosts: its ring successor pulls the chunks it sends from here.
+/// One server serves every generation of that worker; each ring attaches its sending end here.
 /// </summary>
 public sealed class PeerServer : IAsyncDisposable
 {
-    internal const string GenerationHeader = "ecsnet-generation";
-    internal const string RankHeader = "ecsnet-rank";
-
-    private readonly ConcurrentDictionary<long, InboundLink> links = new();
-    private readonly ConcurrentDictionary<long, TaskCompletionSource<InboundLink>> waiting = new();
+    private readonly ConcurrentDictionary<long, OutboundLink> links = new();
+    private readonly ConcurrentDictionary<long, TaskCompletionSource<OutboundLink>> waiting = new();
     private readonly object gate = new();
     private WebApplication? app;
     private long newestGeneration;
@@ -48,7 +45,7 @@ public sealed class PeerServer : IAsyncDisposable
         return server;
     }
 
-    internal void Attach(InboundLink link)
+    internal void Attach(OutboundLink link)
     {
         lock (gate)
         {
@@ -60,12 +57,12 @@ public sealed class PeerServer : IAsyncDisposable
             pending.TrySetResult(link);
     }
 
-    internal void Detach(InboundLink link) => links.TryRemove(new KeyValuePair<long, InboundLink>(link.Generation, link));
+    internal void Detach(OutboundLink link) => links.TryRemove(new KeyValuePair<long, OutboundLink>(link.Generation, link));
 
-    /// <summary>The link a stream of <paramref name="generation"/> feeds; waits briefly if the ring is still forming.</summary>
-    internal async Task<InboundLink> LinkForAsync(long generation, CancellationToken cancellationToken)
+    /// <summary>The link that serves a stream of <paramref name="generation"/>; waits briefly if the ring is still forming.</summary>
+    internal async Task<OutboundLink> LinkForAsync(long generation, CancellationToken cancellationToken)
     {
-        Task<InboundLink> pending;
+        Task<OutboundLink> pending;
         lock (gate)
         {
             if (links.TryGetValue(generation, out var link))
@@ -73,7 +70,7 @@ public sealed class PeerServer : IAsyncDisposable
             if (generation <= newestGeneration)
                 throw new RpcException(new Status(StatusCode.FailedPrecondition,
                     $"stale generation {generation}: this worker ({Address}) is in generation {newestGeneration}"));
-            pending = waiting.GetOrAdd(generation, _ => new TaskCompletionSource<InboundLink>(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+            pending = waiting.GetOrAdd(generation, _ => new TaskCompletionSource<OutboundLink>(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
         }
         try
         {
@@ -88,8 +85,6 @@ public sealed class PeerServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var link in links.Values)
-            link.Close("worker shutting down");
         if (app is not null)
         {
             using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(2));

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Globalization;
 using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
@@ -13,7 +12,8 @@ namespace EcsNet.AllReduce;
 
 /// <summary>
 /// Ring all-reduce over gRPC streams (SPEC §7): reduce-scatter then all-gather, each segment cut into
-/// pieces of <see cref="RingOptions.ChunkBytes"/> that flow on one long-lived stream per neighbour, so a
+/// pieces of <see cref="RingOptions.ChunkBytes"/> that flow on one long-lived stream per neighbour (the
+/// successor pulls from this worker's peer server), so a
 /// piece is forwarded as soon as it is reduced (pipelining). Segment k is summed in ring order starting
 /// at rank k and finished by one owner, which then sends the final bits to everyone: every replica ends
 /// bit-identical, and the same inputs give the same result run after run.
@@ -23,15 +23,15 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
     private readonly RingMember[] members;
     private readonly RingOptions options;
     private readonly PeerServer? server;
-    private readonly InboundLink? inbound;
+    private readonly OutboundLink? link;
     private readonly Channel<Outgoing> outbound = Channel.CreateUnbounded<Outgoing>(new UnboundedChannelOptions { SingleReader = true });
     private readonly SemaphoreSlim gate = new(1, 1);
     private readonly CancellationTokenSource failed = new();
     private readonly CancellationTokenSource life = new();
     private readonly object failLock = new();
     private readonly GrpcChannel? channel;
-    private readonly AsyncClientStreamingCall<RingChunk, StreamReply>? call;
-    private readonly Task? sendLoop;
+    private readonly AsyncServerStreamingCall<RingChunk>? pull;
+    private readonly TaskCompletionSource served = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Exception? failure;
     private long nextOp;
     private bool disposed;
@@ -45,16 +45,10 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
         Rank = rank;
         if (members.Length == 1)
             return;
-        inbound = new InboundLink(generation, members[rank], Predecessor, options.InboundQueueChunks);
-        server!.Attach(inbound);
-        channel = GrpcTuning.Channel(Successor.Address, options.ConnectTimeout);
-        var headers = new Metadata
-        {
-            { PeerServer.GenerationHeader, generation.ToString(CultureInfo.InvariantCulture) },
-            { PeerServer.RankHeader, rank.ToString(CultureInfo.InvariantCulture) },
-        };
-        call = new RingPeer.RingPeerClient(channel).Stream(headers, cancellationToken: life.Token);
-        sendLoop = Task.Run(SendLoopAsync);
+        link = new OutboundLink(generation, members[rank], Successor, ServeAsync);
+        server!.Attach(link);
+        channel = GrpcTuning.Channel(Predecessor.Address, options.ConnectTimeout);
+        pull = new RingPeer.RingPeerClient(channel).Pull(new PullRequest { Generation = generation, ReceiverRank = rank }, cancellationToken: life.Token);
     }
 
     /// <summary>
@@ -89,8 +83,8 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
 
     private RingMember Successor => members[(Rank + 1) % members.Length];
 
-    public Task AllReduceAsync(Memory<float> buffer, ReduceOp op = ReduceOp.Sum, CancellationToken cancellationToken = default) =>
-        RunAsync(buffer, op, options.Compression, cancellationToken);
+    public Task AllReduceAsync(Memory<float> buffer, ReduceOp op = ReduceOp.Sum, WireCompression? compression = null, CancellationToken cancellationToken = default) =>
+        RunAsync(buffer, op, compression ?? options.Compression, cancellationToken);
 
     public Task AllReduceAsync(Memory<double> buffer, ReduceOp op = ReduceOp.Sum, CancellationToken cancellationToken = default) =>
         RunAsync(buffer, op, WireCompression.None, cancellationToken);
@@ -141,7 +135,7 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
                 $"the ring of generation {Generation} already failed: {f.Message}", f);
     }
 
-    /// <summary>Gives up on the ring: tells the successor why, ends the predecessor's stream, wakes any waiter.</summary>
+    /// <summary>Gives up on the ring: tells the successor why and wakes any waiter.</summary>
     private void Fail(Exception reason)
     {
         lock (failLock)
@@ -153,7 +147,6 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
         var blamed = reason is PeerFailedException p ? p.Rank : -1;
         outbound.Writer.TryWrite(new Outgoing(new RingChunk { Op = -1, Phase = -1, Abort = $"rank {Rank}: {reason.Message}", BlamedRank = blamed }, null, null, true));
         outbound.Writer.TryComplete();
-        inbound?.Close($"rank {Rank} gave up: {reason.Message}");
         failed.Cancel();
     }
 
@@ -163,15 +156,15 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
             ThrowIfFailed();
     }
 
-    private async Task SendLoopAsync()
+    /// <summary>The send loop, run by the peer server for the successor's Pull stream.</summary>
+    private async Task ServeAsync(IServerStreamWriter<RingChunk> writer, CancellationToken streamClosed)
     {
-        var writer = call!.RequestStream;
         using var timer = new CancellationTokenSource();
-        using var writeToken = CancellationTokenSource.CreateLinkedTokenSource(life.Token, timer.Token);
+        using var writeToken = CancellationTokenSource.CreateLinkedTokenSource(streamClosed, timer.Token);
         var reader = outbound.Reader;
         try
         {
-            while (await reader.WaitToReadAsync(life.Token))
+            while (await reader.WaitToReadAsync(writeToken.Token))
             {
                 while (reader.TryRead(out var item))
                 {
@@ -195,16 +188,14 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
                         return;
                 }
             }
-            await writer.CompleteAsync();
         }
-        catch (Exception e) when (!life.IsCancellationRequested || timer.IsCancellationRequested)
+        catch (Exception e) when (!disposed)
         {
             var detail = e switch
             {
                 OperationCanceledException when timer.IsCancellationRequested =>
                     $"{Successor} accepted nothing for {options.PeerTimeout.TotalSeconds:0.###} s (it stalled or died)",
-                RpcException rpc => $"sending to {Successor} failed: {rpc.Status.StatusCode}: {rpc.Status.Detail}",
-                _ => $"sending to {Successor} failed: {e.Message}",
+                _ => $"sending to {Successor} failed: {(e is RpcException rpc ? $"{rpc.Status.StatusCode}: {rpc.Status.Detail}" : e.Message)}",
             };
             Fail(new PeerFailedException(Successor.Rank, Successor.Address, detail, e));
         }
@@ -220,6 +211,7 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
                     ArrayPool<byte>.Shared.Return(left.Rented);
                 left.Fence?.TrySetException(failure ?? new ObjectDisposedException(nameof(RingAllReduce)));
             }
+            served.TrySetResult();
         }
     }
 
@@ -229,21 +221,22 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
             return;
         disposed = true;
         outbound.Writer.TryComplete();
-        if (sendLoop is not null)
-            await Task.WhenAny(sendLoop, Task.Delay(TimeSpan.FromSeconds(2)));
-        if (call is not null)
-            await Task.WhenAny(call.ResponseAsync, Task.Delay(TimeSpan.FromSeconds(1)));
-        if (inbound is not null)
+        if (link is not null)
         {
-            await Task.WhenAny(inbound.Chunks.Reader.Completion, Task.Delay(TimeSpan.FromSeconds(1)));
-            inbound.Close(null);
-            server!.Detach(inbound);
+            // let the successor read the end of the stream, then stop serving
+            if (link.Claimed)
+                await Task.WhenAny(served.Task, Task.Delay(TimeSpan.FromSeconds(2)));
+            server!.Detach(link);
+        }
+        if (pull is not null)
+        {
+            // the predecessor ends its stream when it closes its ring; do not wait long for it
+            using var drain = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
+            try { while (await pull.ResponseStream.MoveNext(drain.Token)) { } } catch (Exception) { }
         }
         life.Cancel();
-        call?.Dispose();
+        pull?.Dispose();
         channel?.Dispose();
-        if (call is not null)
-            try { await call.ResponseAsync; } catch (Exception) { }
         failed.Dispose();
     }
 
@@ -350,11 +343,18 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
             ring.Enqueue(new Outgoing(null, null, fence));
             try
             {
-                await fence.Task.WaitAsync(ring.failed.Token);
+                await fence.Task.WaitAsync(ring.options.PeerTimeout, ring.failed.Token);
             }
             catch (OperationCanceledException) when (ring.failure is not null)
             {
                 throw ring.failure;
+            }
+            catch (TimeoutException)
+            {
+                var next = ring.Successor;
+                throw new PeerFailedException(next.Rank, next.Address, ring.link!.Claimed
+                    ? $"{next} stopped reading during all-reduce op {op} (nothing accepted for {ring.options.PeerTimeout.TotalSeconds:0.###} s)"
+                    : $"{next} never connected to receive all-reduce op {op} of generation {ring.Generation} within {ring.options.PeerTimeout.TotalSeconds:0.###} s");
             }
         }
 
@@ -429,31 +429,31 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
 
         private async ValueTask<RingChunk> ReceiveAsync(int phase, CancellationToken cancellationToken)
         {
-            var reader = ring.inbound!.Chunks.Reader;
+            var stream = ring.pull!.ResponseStream;
             var pred = ring.Predecessor;
-            if (!reader.TryRead(out var chunk))
+            RingChunk chunk;
+            using (var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, ring.failed.Token))
             {
-                using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, ring.failed.Token);
                 wait.CancelAfter(ring.options.PeerTimeout);
                 try
                 {
-                    chunk = await reader.ReadAsync(wait.Token);
+                    if (!await stream.MoveNext(wait.Token))
+                        throw new PeerFailedException(pred.Rank, pred.Address, $"{pred} closed its stream during all-reduce op {op} phase {phase}");
+                    chunk = stream.Current;
                 }
-                catch (OperationCanceledException) when (ring.failure is not null)
+                catch (Exception) when (ring.failure is not null)
                 {
                     throw ring.failure;
                 }
-                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                catch (Exception e) when (e is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled } && !cancellationToken.IsCancellationRequested)
                 {
                     throw new PeerFailedException(pred.Rank, pred.Address,
                         $"{pred} sent nothing for {ring.options.PeerTimeout.TotalSeconds:0.###} s during all-reduce op {op} phase {phase} " +
                         $"of generation {ring.Generation} (it stalled or died)");
                 }
-                catch (ChannelClosedException closed)
+                catch (RpcException e) when (!cancellationToken.IsCancellationRequested)
                 {
-                    if (closed.InnerException is PeerFailedException broken)
-                        throw broken;
-                    throw new PeerFailedException(pred.Rank, pred.Address, $"{pred} closed its stream during all-reduce op {op} phase {phase}");
+                    throw new PeerFailedException(pred.Rank, pred.Address, $"stream from {pred} failed: {e.Status.StatusCode}: {e.Status.Detail}", e);
                 }
             }
             if (chunk.Abort.Length > 0)

@@ -22,6 +22,12 @@ public static class EcsNetCli
     {
         yield return DataCommands.Build(io);
         yield return EvalCommand.Build(io);
+        yield return CoordinatorCommand.Build(io);
+        yield return WorkerCommand.Build(io);
+        var bench = new Command("bench", "Speed benchmarks, each matching a peer in ../shared/peers run side by side.");
+        bench.Subcommands.Add(BenchAllReduceCommand.Build(io));
+        bench.Subcommands.Add(BenchDataParallelCommand.Build(io));
+        yield return bench;
     }
 
     public static async Task<int> RunAsync(string[] args, CliIo? io = null, CancellationToken cancellationToken = default)
