@@ -108,6 +108,14 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
         try
         {
             ThrowIfFailed();
+        }
+        catch
+        {
+            gate.Release();
+            throw;
+        }
+        try
+        {
             var opId = nextOp++;
             if (zeroUnlessRoot >= 0 && zeroUnlessRoot != Rank)
                 buffer.Span.Clear();

@@ -17,13 +17,16 @@ internal sealed class LocalRing : IAsyncDisposable
 
     public static readonly RingOptions Fast = new() { PeerTimeout = TimeSpan.FromSeconds(20), ConnectTimeout = TimeSpan.FromSeconds(10) };
 
-    public static async Task<LocalRing> StartAsync(int world, RingOptions? options = null, long generation = 1)
+    public static Task<LocalRing> StartAsync(int world, RingOptions? options = null, long generation = 1) =>
+        StartAsync(world, _ => options ?? Fast, generation);
+
+    public static async Task<LocalRing> StartAsync(int world, Func<int, RingOptions> optionsOf, long generation = 1)
     {
         var servers = new PeerServer[world];
         for (var r = 0; r < world; r++)
             servers[r] = await PeerServer.StartAsync();
         var members = servers.Select((s, r) => new RingMember(r, s.Address)).ToArray();
-        var rings = servers.Select((s, r) => RingAllReduce.Join(s, generation, r, members, options ?? Fast)).ToArray();
+        var rings = servers.Select((s, r) => RingAllReduce.Join(s, generation, r, members, optionsOf(r))).ToArray();
         return new LocalRing(servers, rings);
     }
 
