@@ -142,7 +142,13 @@ public sealed class CoordinatorTests
     public async Task A_failure_report_drops_the_blamed_rank_and_a_stale_generation_is_refused()
     {
         await using var host = await CoordinatorHost.StartAsync(Quick with { WorldSize = 3, LeaseTimeout = TimeSpan.FromSeconds(20) });
-        var workers = await StartWorkers(host, 3, fixedRanks: true);
+        // rank 2 gives up on rank 1 after 1 s; rank 0 waits longer and so hears of it from rank 2's abort
+        var workers = new ClusterWorker[3];
+        for (var i = 0; i < 3; i++)
+            workers[i] = await ClusterWorker.StartAsync(Worker(host, i) with
+            {
+                Ring = LocalRing.Fast with { PeerTimeout = TimeSpan.FromSeconds(i == 2 ? 1 : 10) },
+            });
         try
         {
             var rings = await Task.WhenAll(workers.Select(w => w.JoinRingAsync(timeout: Bound)));
