@@ -12,6 +12,9 @@ namespace EcsNet.AllReduce;
 /// (the order backward produces them). A bucket's all-reduce starts while backward is still running as
 /// soon as every gradient in it is final (<see cref="GradientReady"/> marks modules whose backward is
 /// done); whatever is left starts when backward returns.
+/// The readiness probes are forward pre-hooks, and TorchSharp runs hooks only when a layer is invoked
+/// through <c>call(x)</c> (as <c>Sequential</c> does); layers invoked with <c>forward(x)</c> directly are
+/// still synchronised correctly, but only after backward returns (no overlap for their buckets).
 /// Limits: parameters must be float32; every rank must give every parameter a gradient each synchronised
 /// step (a missing gradient counts as zeros and is not created); a parameter shared by two modules must
 /// not be used outside its owner (its readiness is read from the owner only).

@@ -124,7 +124,13 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
             var work = new Collective<T>(this, opId, buffer, op, compression);
             await work.RunAsync(cancellationToken);
         }
-        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // a collective stopped half-way leaves the streams out of step: the ring cannot be used again
+            Fail(new OperationCanceledException($"rank {Rank} cancelled a collective of generation {Generation}"));
+            throw;
+        }
+        catch (Exception e)
         {
             var reason = e is PeerFailedException ? e : failure ?? e;
             Fail(reason);

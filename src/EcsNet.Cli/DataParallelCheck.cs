@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using EcsNet.AllReduce;
-using EcsNet.Core;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -12,7 +11,7 @@ namespace EcsNet.Cli;
 /// The workloads of `ecsnet bench dataparallel`: (1) equivalence — a small BatchNorm-free CNN trained for a
 /// number of SGD steps on shards of one global batch must end with the weights of single-process training
 /// on the whole batch; (2) overlap — how much of the gradient all-reduce hides behind backward on the
-/// small CAM net (SmallBackbone trunk + 1×1 classifier + GAP, multilabel soft margin, SPEC §2).
+/// small CAM net (a plain conv trunk + 1×1 classifier + GAP, multilabel soft margin, SPEC §2).
 /// </summary>
 internal static class DataParallelCheck
 {
@@ -89,45 +88,48 @@ internal static class DataParallelCheck
         public double HiddenFraction => Communication <= 0 ? 0 : Math.Clamp((SyncAfterBackward - Overlapped) / Communication, 0, 1);
     }
 
-    private sealed class CamNet : Module<Tensor, Tensor>
+    /// <summary>
+    /// A small CAM net for the overlap figure: a plain stride-8 conv/BN/ReLU trunk of about the size of
+    /// SmallBackbone (1.2 M parameters), a 1×1 classifier to 20 classes and GAP. Built from Sequential so
+    /// that every layer runs through <c>call</c>, where TorchSharp runs the forward pre-hooks that
+    /// DataParallel uses to see each layer's backward finish.
+    /// </summary>
+    private static Module<Tensor, Tensor> CamNet()
     {
-        private readonly SmallBackbone trunk;
-        private readonly Conv2d classifier;
-
-        public CamNet() : base(nameof(CamNet))
+        var layers = new List<(string, Module<Tensor, Tensor>)>();
+        var spec = new (int In, int Out, int Stride, int Dilation)[]
         {
-            trunk = new SmallBackbone();
-            classifier = Conv2d(trunk.OutChannels, 20, 1, bias: false);
-            RegisterComponents();
+            (3, 32, 2, 1), (32, 64, 2, 1), (64, 64, 1, 1), (64, 128, 2, 1), (128, 128, 1, 1), (128, 256, 1, 2), (256, 256, 1, 2),
+        };
+        for (var k = 0; k < spec.Length; k++)
+        {
+            var (cin, cout, stride, dilation) = spec[k];
+            layers.Add(($"conv{k}", Conv2d(cin, cout, 3, stride: stride, padding: dilation, dilation: dilation, bias: false)));
+            layers.Add(($"bn{k}", BatchNorm2d(cout)));
+            layers.Add(($"relu{k}", ReLU()));
         }
-
-        public override Tensor forward(Tensor input) =>
-            functional.adaptive_avg_pool2d(classifier.forward(trunk.forward(input)), 1).flatten(1);
+        layers.Add(("classifier", Conv2d(256, 20, 1, bias: false)));
+        layers.Add(("gap", AdaptiveAvgPool2d(1)));
+        layers.Add(("flat", Flatten()));
+        return Sequential(layers);
     }
 
     /// <summary>
     /// Times the steps of the small CAM net three ways on every rank (same order everywhere): backward with
-    /// no sync, backward then all buckets (overlap off), and overlapped buckets. Each figure: median step
-    /// time (loss + backward + sync) over <paramref name="steps"/> after 2 warm-up steps.
+    /// no sync, backward then all buckets (overlap off), and overlapped buckets, taking turns step by step.
+    /// Each figure: median step time (forward + loss + backward + sync) over <paramref name="steps"/> after
+    /// 2 warm-up rounds.
     /// </summary>
     public static async Task<OverlapResult> OverlapAsync(ICollective collective, int steps, int imageSize, int perRankBatch, DataParallelOptions options)
     {
         torch.manual_seed(7);
-        var model = new CamNet();
+        var model = CamNet();
         var x = randn(perRankBatch, 3, imageSize, imageSize);
         var y = (rand(perRankBatch, 20) > 0.8).to(ScalarType.Float32);
         var overlapped = new DataParallel(model, collective, options);
         var serial = new DataParallel(model, collective, options with { OverlapWithBackward = false });
         serial.Dispose(); // no hooks needed when nothing overlaps
         await overlapped.BroadcastParametersAsync();
-
-        double Median(Func<double> step)
-        {
-            for (var i = 0; i < 2; i++)
-                step();
-            var times = Enumerable.Range(0, steps).Select(_ => step()).OrderBy(t => t).ToArray();
-            return times[times.Length / 2];
-        }
 
         double Time(DataParallel dp, bool sync)
         {
@@ -140,22 +142,31 @@ internal static class DataParallelCheck
             return clock.Elapsed.TotalSeconds;
         }
 
+        // the three modes take turns step by step, so that a change in machine load hits all three alike
+        var backwardOnly = new List<double>();
+        var syncAfter = new List<double>();
+        var overlap = new List<double>();
         var waits = new List<double>();
-        var result = await Task.Run(() =>
+        await Task.Run(() =>
         {
-            var backwardOnly = Median(() => Time(overlapped, sync: false));
-            var syncAfter = Median(() => Time(serial, sync: true));
-            var overlap = Median(() =>
+            for (var i = 0; i < steps + 2; i++)
             {
-                var t = Time(overlapped, sync: true);
+                var a = Time(overlapped, sync: false);
+                var b = Time(serial, sync: true);
+                var c = Time(overlapped, sync: true);
+                if (i < 2)
+                    continue; // warm-up
+                backwardOnly.Add(a);
+                syncAfter.Add(b);
+                overlap.Add(c);
                 waits.Add(overlapped.LastSync!.WaitSeconds);
-                return t;
-            });
-            return (backwardOnly, syncAfter, overlap);
+            }
         });
+        static double Median(List<double> values) => values.OrderBy(v => v).ElementAt(values.Count / 2);
+        var result = (backwardOnly: Median(backwardOnly), syncAfter: Median(syncAfter), overlap: Median(overlap));
         var stats = overlapped.LastSync!;
         overlapped.Dispose();
-        var exposed = waits.OrderBy(w => w).ElementAt(waits.Count / 2);
+        var exposed = Median(waits);
         return new OverlapResult(result.backwardOnly, result.syncAfter, result.overlap, exposed, stats.Buckets, stats.BucketsStartedDuringBackward,
             model.parameters().Sum(p => p.numel()));
     }

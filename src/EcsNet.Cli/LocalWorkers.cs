@@ -35,7 +35,6 @@ internal sealed class LocalWorkers : IDisposable
         };
         foreach (var a in prefix.Concat(arguments))
             info.ArgumentList.Add(a);
-        info.Environment["DOTNET_gcServer"] = "0";
         var process = new Process { StartInfo = info };
         var output = new StringBuilder();
         var error = new StringBuilder();

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# All-reduce bus bandwidth: ours (gRPC ring) side by side with torch.distributed gloo and the loopback TCP
+# ceiling, in one run, same sizes, same protocol (see docs/BENCHMARKS-allreduce.md).
+# usage: bench/allreduce.sh [OUT_DIR]   (from the repository root; needs Debian's python3-torch)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-out/bench-allreduce}"
+mkdir -p "$out"
+peers=../shared/peers
+sizes=1,4,16,64,256
+dotnet build src/EcsNet.Cli -c Release -v quiet -nologo > /dev/null
+ecsnet=src/EcsNet.Cli/bin/Release/net10.0/ecsnet
+{ date -u; nproc; uptime; } > "$out/machine.txt"
+/usr/bin/python3 "$peers/loopback_tcp.py" | tee "$out/tcp.txt"
+for world in 2 3; do
+  "$ecsnet" bench allreduce --world "$world" --sizes "$sizes" --runs 11 --warmup 2 --json | tee "$out/ecsnet-$world.json"
+  echo
+  /usr/bin/python3 "$peers/gloo_allreduce.py" --world "$world" --sizes "$sizes" --iters 11 --warmup 2 | tee "$out/gloo-$world.txt"
+done
+/usr/bin/python3 "$peers/loopback_tcp.py" | tee -a "$out/tcp.txt"
+uptime >> "$out/machine.txt"
