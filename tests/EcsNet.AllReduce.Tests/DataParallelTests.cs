@@ -108,6 +108,67 @@ public sealed class DataParallelTests
         Assert.All(stats, s => Assert.True(s!.BucketsStartedDuringBackward > 0, $"{s.BucketsStartedDuringBackward} of {s.Buckets} buckets overlapped"));
     }
 
+    /// <summary>Layers called with forward() directly run no hooks: their gradients are synchronised after backward.</summary>
+    private sealed class DirectNet : Module<Tensor, Tensor>
+    {
+        private readonly TorchSharp.Modules.Linear fc1 = Linear(5, 7);
+        private readonly TorchSharp.Modules.Linear fc2 = Linear(7, 2);
+
+        public DirectNet() : base(nameof(DirectNet)) => RegisterComponents();
+
+        public override Tensor forward(Tensor x) => fc2.forward(functional.relu(fc1.forward(x)));
+    }
+
+    [Fact]
+    public async Task Layers_called_without_hooks_are_still_averaged_after_backward()
+    {
+        await using var ring = await LocalRing.StartAsync(2);
+        torch.manual_seed(5);
+        var inputs = new[] { randn(3, 5), randn(3, 5) };
+        var models = new[] { new DirectNet(), new DirectNet() };
+        var expected = new List<float[]>();
+        {
+            // reference: the mean of the two ranks' gradients, computed locally on rank 0's weights
+            var probe = new DirectNet();
+            probe.load_state_dict(models[0].state_dict());
+            var sum = probe.parameters().Select(p => new float[p.numel()]).ToArray();
+            foreach (var x in inputs)
+            {
+                probe.zero_grad();
+                probe.forward(x).square().mean().backward();
+                var k = 0;
+                foreach (var p in probe.parameters())
+                {
+                    var g = p.grad!.data<float>().ToArray();
+                    for (var i = 0; i < g.Length; i++)
+                        sum[k][i] += g[i] / 2;
+                    k++;
+                }
+            }
+            expected.AddRange(sum);
+        }
+        var grads = new float[2][][];
+        var overlapped = new int[2];
+        var threads = Enumerable.Range(0, 2).Select(r => new Thread(() =>
+        {
+            using var dp = new DataParallel(models[r], ring.Rings[r]);
+            dp.BroadcastParametersAsync().GetAwaiter().GetResult();
+            models[r].zero_grad();
+            dp.Backward(models[r].forward(inputs[r]).square().mean());
+            grads[r] = models[r].parameters().Select(p => p.grad!.data<float>().ToArray()).ToArray();
+            overlapped[r] = dp.LastSync!.BucketsStartedDuringBackward;
+        })).ToArray();
+        foreach (var t in threads)
+            t.Start();
+        foreach (var t in threads)
+            Assert.True(t.Join(TimeSpan.FromSeconds(60)));
+        Assert.Equal(new[] { 0, 0 }, overlapped);
+        for (var r = 0; r < 2; r++)
+            for (var k = 0; k < expected.Count; k++)
+                for (var i = 0; i < expected[k].Length; i++)
+                    Assert.True(Math.Abs(expected[k][i] - grads[r][k][i]) <= 1e-6, $"rank {r} parameter {k}[{i}]");
+    }
+
     [Fact]
     public void Buckets_follow_reverse_parameter_order_and_respect_the_cap()
     {
@@ -115,6 +176,10 @@ public sealed class DataParallelTests
         using var dp = new DataParallel(model, new SoloCollective(), new DataParallelOptions { BucketBytes = 200 * sizeof(float) });
         // parameters: conv1 w 162 + b 6, conv2 w 432 + b 8, fc w 32 + b 4 → reversed: 4, 32, 8 | 432 | 6, 162
         Assert.Equal(new long[] { 44 * 4, 432 * 4, 168 * 4 }, dp.BucketSizes);
+
+        // DDP's small first bucket: the last layers' gradients start travelling early
+        using var ddp = new DataParallel(model, new SoloCollective(), new DataParallelOptions { FirstBucketBytes = 100 * sizeof(float) });
+        Assert.Equal(new long[] { 44 * 4, 600 * 4 }, ddp.BucketSizes);
     }
 
     [Fact]
