@@ -66,9 +66,9 @@ public static class BenchDataParallelCommand
                 double V(string name) => overlap.GetProperty(name).GetDouble();
                 io.Out.WriteLine($"overlap (small CAM net, {overlap.GetProperty("parameters").GetInt64()} parameters, {overlap.GetProperty("buckets").GetInt32()} buckets, " +
                                  $"{overlap.GetProperty("buckets_started_in_backward").GetInt32()} started during backward): " +
-                                 $"backward alone {V("backward_only_ms"):0.0} ms, backward then all-reduce {V("sync_after_backward_ms"):0.0} ms, " +
-                                 $"overlapped {V("overlapped_ms"):0.0} ms (exposed wait {V("exposed_wait_ms"):0.0} ms); all-reduce {V("communication_ms"):0.0} ms, " +
-                                 $"hidden {V("hidden_fraction") * 100:0}%");
+                                 $"step with backward alone {V("backward_only_ms"):0.0} ms, with backward then all-reduce {V("sync_after_backward_ms"):0.0} ms, " +
+                                 $"overlapped {V("overlapped_ms"):0.0} ms; all-reduce after backward {V("allreduce_after_backward_ms"):0.0} ms without overlap, " +
+                                 $"{V("exposed_wait_ms"):0.0} ms with it: {V("hidden_fraction") * 100:0}% hidden");
             }
             return diff <= 1e-5 ? EcsNetCli.ExitOk : EcsNetCli.ExitFailure;
         }));

@@ -79,13 +79,15 @@ internal static class DataParallelCheck
     }
 
     /// <summary>Timings of the overlap measurement (medians over steps, seconds).</summary>
-    public sealed record OverlapResult(double BackwardOnly, double SyncAfterBackward, double Overlapped, double ExposedWait, int Buckets, int Started, long Parameters)
+    public sealed record OverlapResult(
+        double BackwardOnly, double SyncAfterBackward, double Overlapped, double SerialWait, double ExposedWait, int Buckets, int Started, long Parameters)
     {
-        /// <summary>All-reduce time when nothing overlaps: (backward then sync) − backward alone.</summary>
-        public double Communication => SyncAfterBackward - BackwardOnly;
-
-        /// <summary>Share of that time that overlapping removed from the step.</summary>
-        public double HiddenFraction => Communication <= 0 ? 0 : Math.Clamp((SyncAfterBackward - Overlapped) / Communication, 0, 1);
+        /// <summary>
+        /// Share of the all-reduce time taken off the step: 1 − (wait after backward with overlap) / (wait
+        /// after backward without overlap, i.e. the whole all-reduce). Both waits are timed inside the step,
+        /// so the figure does not hinge on differences of noisy step times.
+        /// </summary>
+        public double HiddenFraction => SerialWait <= 0 ? 0 : Math.Clamp(1 - ExposedWait / SerialWait, 0, 1);
     }
 
     /// <summary>
@@ -146,6 +148,7 @@ internal static class DataParallelCheck
         var backwardOnly = new List<double>();
         var syncAfter = new List<double>();
         var overlap = new List<double>();
+        var serialWaits = new List<double>();
         var waits = new List<double>();
         await Task.Run(() =>
         {
@@ -153,21 +156,21 @@ internal static class DataParallelCheck
             {
                 var a = Time(overlapped, sync: false);
                 var b = Time(serial, sync: true);
+                var serialWait = serial.LastSync!.WaitSeconds;
                 var c = Time(overlapped, sync: true);
                 if (i < 2)
                     continue; // warm-up
                 backwardOnly.Add(a);
                 syncAfter.Add(b);
                 overlap.Add(c);
+                serialWaits.Add(serialWait);
                 waits.Add(overlapped.LastSync!.WaitSeconds);
             }
         });
         static double Median(List<double> values) => values.OrderBy(v => v).ElementAt(values.Count / 2);
-        var result = (backwardOnly: Median(backwardOnly), syncAfter: Median(syncAfter), overlap: Median(overlap));
         var stats = overlapped.LastSync!;
         overlapped.Dispose();
-        var exposed = Median(waits);
-        return new OverlapResult(result.backwardOnly, result.syncAfter, result.overlap, exposed, stats.Buckets, stats.BucketsStartedDuringBackward,
+        return new OverlapResult(Median(backwardOnly), Median(syncAfter), Median(overlap), Median(serialWaits), Median(waits), stats.Buckets, stats.BucketsStartedDuringBackward,
             model.parameters().Sum(p => p.numel()));
     }
 }

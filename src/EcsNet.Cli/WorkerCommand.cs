@@ -154,8 +154,8 @@ public static class WorkerCommand
                 backward_only_ms = overlap.BackwardOnly * 1e3,
                 sync_after_backward_ms = overlap.SyncAfterBackward * 1e3,
                 overlapped_ms = overlap.Overlapped * 1e3,
+                allreduce_after_backward_ms = overlap.SerialWait * 1e3,
                 exposed_wait_ms = overlap.ExposedWait * 1e3,
-                communication_ms = overlap.Communication * 1e3,
                 hidden_fraction = overlap.HiddenFraction,
             },
         };
