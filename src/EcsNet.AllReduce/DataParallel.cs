@@ -99,6 +99,9 @@ public sealed class DataParallel : IGradientProbe, IDisposable
 
     public int WorldSize => collective.WorldSize;
 
+    /// <summary>Rank 0: the replica that writes checkpoints and logs (all replicas hold the same weights).</summary>
+    public bool IsRoot => collective.Rank == 0;
+
     /// <summary>Bucket sizes in bytes, in launch order.</summary>
     public IReadOnlyList<long> BucketSizes => buckets.Select(b => (long)b.Flat.Length * sizeof(float)).ToArray();
 
