@@ -21,6 +21,9 @@ internal static class GrpcTuning
     /// <summary>Connection window: room for every stream on the connection.</summary>
     public const int ConnectionWindowBytes = 64 << 20;
 
+    /// <summary>Response bytes Kestrel buffers before a write waits (default 64 KiB, less than one piece).</summary>
+    public const int OutputBufferBytes = 32 << 20;
+
     /// <summary>Largest HTTP/2 frame the server accepts (the protocol's maximum is 16 MiB − 1).</summary>
     public const int MaxFrameBytes = (1 << 20);
 
@@ -54,6 +57,8 @@ internal static class GrpcTuning
             // read straight into a pooled block instead of a zero-byte read first (one syscall per read, not two)
             sockets.WaitForDataBeforeAllocatingBuffer = false;
             sockets.NoDelay = true;
+            // let the writer run ahead of the socket by several pieces (default 64 KiB stalls it per piece)
+            sockets.MaxWriteBufferSize = OutputBufferBytes;
         });
         builder.Services.AddSingleton<IMemoryPoolFactory<byte>, LargeBlockMemoryPool.Factory>();
         builder.Services.AddRoutingCore();
@@ -64,6 +69,7 @@ internal static class GrpcTuning
             kestrel.Limits.Http2.InitialConnectionWindowSize = ConnectionWindowBytes;
             kestrel.Limits.Http2.MaxFrameSize = MaxFrameBytes;
             kestrel.Limits.Http2.MaxStreamsPerConnection = 1000;
+            kestrel.Limits.MaxResponseBufferSize = OutputBufferBytes;
             kestrel.Limits.MinRequestBodyDataRate = null;
             kestrel.Limits.MaxRequestBodySize = null;
         });
