@@ -11,6 +11,8 @@ public static class BenchCommands
         bench.Subcommands.Add(CrfBenchCommand.Build(io));
         bench.Subcommands.Add(BenchRandomWalkCommand.Build(io));
         bench.Subcommands.Add(BenchStepCommand.Build(io));
+        bench.Subcommands.Add(BenchAllReduceCommand.Build(io));
+        bench.Subcommands.Add(BenchDataParallelCommand.Build(io));
         return bench;
     }
 }

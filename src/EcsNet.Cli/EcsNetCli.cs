@@ -28,6 +28,8 @@ public static class EcsNetCli
             yield return c;
         yield return CrfCommand.Build(io);
         yield return BenchCommands.Build(io);
+        yield return CoordinatorCommand.Build(io);
+        yield return WorkerCommand.Build(io);
     }
 
     public static async Task<int> RunAsync(string[] args, CliIo? io = null, CancellationToken cancellationToken = default)

@@ -1,1 +1,0 @@
-namespace EcsNet.AllReduce; internal static class AssemblyMarker { }

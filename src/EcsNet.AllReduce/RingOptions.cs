@@ -1,0 +1,52 @@
+namespace EcsNet.AllReduce;
+
+/// <summary>How gradients travel on the wire.</summary>
+public enum WireCompression
+{
+    /// <summary>float32 as is: results are exact sums in the ring's fixed order.</summary>
+    None,
+
+    /// <summary>
+    /// float16 payload: half the bytes; partial sums are rounded to fp16 at every hop and the final value is
+    /// rounded once more, so every replica still ends bit-identical. Only for float32 buffers.
+    /// </summary>
+    Float16,
+}
+
+/// <summary>Settings of the ring all-reduce (SPEC §7). Every figure can be set from the CLI.</summary>
+public sealed record RingOptions
+{
+    /// <summary>
+    /// Bytes per wire message. Segments are cut into pieces of this size so that sending, receiving and
+    /// reducing overlap (pipelining). 1 MiB measured best on loopback here (docs/BENCHMARKS-allreduce.md).
+    /// </summary>
+    public int ChunkBytes { get; init; } = 1 << 20;
+
+    /// <summary>
+    /// How long a rank waits for its predecessor's next chunk (or for its successor to accept one) before it
+    /// fails the collective naming that peer. Large buckets over slow links need more.
+    /// </summary>
+    public TimeSpan PeerTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long opening the stream to the successor may take (it may still be starting).</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Payload encoding; see <see cref="WireCompression"/>.</summary>
+    public WireCompression Compression { get; init; } = WireCompression.None;
+
+    /// <summary>Chunks a rank buffers from its predecessor before HTTP/2 flow control pushes back.</summary>
+    public int InboundQueueChunks { get; init; } = 64;
+
+    /// <summary>Checked when a ring is formed: a clear error instead of a broken stream.</summary>
+    public void Validate()
+    {
+        if (ChunkBytes < 1024 || ChunkBytes > (64 << 20))
+            throw new ArgumentOutOfRangeException(nameof(ChunkBytes), ChunkBytes, "chunk size must be between 1 KiB and 64 MiB");
+        if (PeerTimeout <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(PeerTimeout), PeerTimeout, "peer timeout must be positive");
+        if (ConnectTimeout <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(ConnectTimeout), ConnectTimeout, "connect timeout must be positive");
+        if (InboundQueueChunks < 1)
+            throw new ArgumentOutOfRangeException(nameof(InboundQueueChunks), InboundQueueChunks, "inbound queue must hold at least one chunk");
+    }
+}
