@@ -35,7 +35,16 @@ public sealed record DenseCrfOptions
     /// <summary>Probabilities are clipped to [floor, 1] before the unary −log p (pydensecrf unary_from_softmax: 1e-5).</summary>
     public float ProbabilityFloor { get; init; } = 1e-5f;
 
-    /// <summary>Threads for one image (and images at once in a batch). Not a model parameter: results do not depend on it.</summary>
+    /// <summary>
+    /// The smoothness kernel depends only on the image size and its σ: keep it in a small process-wide cache and
+    /// reuse it for later images of the same size (results are identical). Not a model parameter.
+    /// </summary>
+    public bool ReuseSmoothnessKernel { get; init; } = true;
+
+    /// <summary>
+    /// Threads for one image (and images at once in a batch). Not a model parameter: results agree across thread
+    /// counts to float rounding (about 1e-7).
+    /// </summary>
     public int MaxDegreeOfParallelism { get; init; } = Environment.ProcessorCount;
 
     internal void Validate()
@@ -93,7 +102,9 @@ public sealed class DenseCrf
         bool parallel = Options.MaxDegreeOfParallelism > 1;
         var kernels = new List<Func<Kernel>>();
         if (Options.GaussianCompat != 0)
-            kernels.Add(() => Kernel.Create(SmoothnessFeatures(Width, Height, Options.GaussianSxy), n, 2, Options.GaussianCompat, parallel));
+            kernels.Add(() => Options.ReuseSmoothnessKernel
+                ? SmoothnessKernels.Get(Width, Height, Options.GaussianSxy, Options.GaussianCompat, parallel)
+                : Kernel.Create(SmoothnessFeatures(Width, Height, Options.GaussianSxy), n, 2, Options.GaussianCompat, parallel));
         if (Options.BilateralCompat != 0)
             kernels.Add(() => Kernel.Create(AppearanceFeatures(image, Options.BilateralSxy, Options.BilateralSrgb), n, 5, Options.BilateralCompat, parallel));
         _kernels = new Kernel[kernels.Count];
@@ -537,6 +548,22 @@ public sealed class DenseCrf
         for (; i < values.Length; i++)
             if (float.IsNaN(values[i])) return i;
         return -1;
+    }
+
+    /// <summary>Process-wide cache of smoothness kernels by image size, σ and weight (immutable, so shared freely).</summary>
+    private static class SmoothnessKernels
+    {
+        private const int Capacity = 8;
+        private static readonly System.Collections.Concurrent.ConcurrentDictionary<(int W, int H, float Sxy, float Weight), Lazy<Kernel>> Cache = new();
+
+        public static Kernel Get(int width, int height, float sxy, float weight, bool parallel)
+        {
+            var key = (width, height, sxy, weight);
+            if (!Cache.ContainsKey(key) && Cache.Count >= Capacity)
+                Cache.Clear();
+            return Cache.GetOrAdd(key, k => new Lazy<Kernel>(() =>
+                Kernel.Create(SmoothnessFeatures(k.W, k.H, k.Sxy), k.W * k.H, 2, k.Weight, parallel))).Value;
+        }
     }
 
     /// <summary>One pairwise term: its lattice with the symmetric normalisation folded into the weights.</summary>

@@ -123,6 +123,18 @@ public class DenseCrfTests
     }
 
     [Fact]
+    public void ReusedSmoothnessKernelGivesIdenticalResults()
+    {
+        var a = Toy(23, 17, 4, seed: 3);
+        var b = Toy(23, 17, 4, seed: 4);
+        var fresh = new DenseCrfOptions { ReuseSmoothnessKernel = false };
+        var cached = new DenseCrfOptions { ReuseSmoothnessKernel = true };
+        Assert.Equal(DenseCrf.Infer(a.Image, a.Probs, 4, fresh), DenseCrf.Infer(a.Image, a.Probs, 4, cached));
+        // The second image of the same size takes the kernel from the cache.
+        Assert.Equal(DenseCrf.Infer(b.Image, b.Probs, 4, fresh), DenseCrf.Infer(b.Image, b.Probs, 4, cached));
+    }
+
+    [Fact]
     public void InferLabelsKeepsBackgroundAndImageClassesOnly()
     {
         // Left half scores class 7, right half class 12; class 3 scores highest everywhere but is not in the image.
