@@ -278,6 +278,8 @@ public sealed class DenseCrf
                 for (int t = 0; t < parts; t++) passes.Splats[k, t] = Rent(rows);
             }
 
+            // The usual configuration (both kernels, labels in one block) has a hand-unrolled pass.
+            bool standard = blocks == 1 && kernels == 2 && _kernels[0].Lattice.Dimensions == 2 && _kernels[1].Lattice.Dimensions == 5;
             fixed (float* outPtr = output)
             {
                 var outAt = (nint)outPtr;
@@ -291,7 +293,10 @@ public sealed class DenseCrf
                             for (int k = 0; k < kernels; k++)
                                 passes.Splats[k, t].AsSpan(0, _kernels[k].Lattice.VertexCount * lp).Clear();
                         var o = last ? new Span<float>((float*)outAt, labels * n) : Span<float>.Empty;
-                        PixelPass<TB>(_kernels, passes, t, logP, lp, blocks, labels, n, lo, hi, messages: !first, splat: !last, o);
+                        if (standard)
+                            StandardPixelPass<TB>(_kernels[0], _kernels[1], passes, t, logP, lp, labels, n, lo, hi, messages: !first, splat: !last, o);
+                        else
+                            PixelPass<TB>(_kernels, passes, t, logP, lp, blocks, labels, n, lo, hi, messages: !first, splat: !last, o);
                     });
                     if (last) break;
 
@@ -415,6 +420,74 @@ public sealed class DenseCrf
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// <see cref="PixelPass{TB}"/> for the default pair of kernels (smoothness on 2-D, appearance on 5-D features,
+    /// hence 3 and 6 simplex vertices per pixel) with all labels in one block: the vertex loops are unrolled, the
+    /// per-kernel arrays hoisted and Q kept in registers from the softmax to the splat.
+    /// </summary>
+    private static void StandardPixelPass<TB>(Kernel smooth, Kernel appearance, Pass passes, int part, float[] logP, int lp, int labels, int n,
+        int lo, int hi, bool messages, bool splat, Span<float> output) where TB : struct, ILabelBlock<TB>
+    {
+        Span<float> row = stackalloc float[TB.Width];
+        ref float rowRef = ref MemoryMarshal.GetReference(row);
+        ref float unary = ref MemoryMarshal.GetArrayDataReference(logP);
+        ref LatticeEntry e0 = ref MemoryMarshal.GetArrayDataReference(smooth.Entries);
+        ref LatticeEntry e1 = ref MemoryMarshal.GetArrayDataReference(appearance.Entries);
+        ref float v0 = ref MemoryMarshal.GetArrayDataReference(passes.Filtered[0]);
+        ref float v1 = ref MemoryMarshal.GetArrayDataReference(passes.Filtered[1]);
+        ref float s0 = ref MemoryMarshal.GetArrayDataReference(passes.Splats[0, part]);
+        ref float s1 = ref MemoryMarshal.GetArrayDataReference(passes.Splats[1, part]);
+        float m0 = smooth.MessageScale, m1 = appearance.MessageScale;
+        for (int p = lo; p < hi; p++)
+        {
+            ref LatticeEntry a = ref Unsafe.Add(ref e0, 3 * p);
+            ref LatticeEntry b = ref Unsafe.Add(ref e1, 6 * p);
+            TB x = TB.Load(ref Unsafe.Add(ref unary, p * lp));
+            if (messages)
+            {
+                TB g = Gather<TB>(ref v0, lp, Unsafe.Add(ref a, 0), default);
+                g = Gather<TB>(ref v0, lp, Unsafe.Add(ref a, 1), g);
+                g = Gather<TB>(ref v0, lp, Unsafe.Add(ref a, 2), g);
+                x = TB.MultiplyAdd(x, m0, g);
+                TB h = Gather<TB>(ref v1, lp, Unsafe.Add(ref b, 0), default);
+                h = Gather<TB>(ref v1, lp, Unsafe.Add(ref b, 1), h);
+                h = Gather<TB>(ref v1, lp, Unsafe.Add(ref b, 2), h);
+                h = Gather<TB>(ref v1, lp, Unsafe.Add(ref b, 3), h);
+                h = Gather<TB>(ref v1, lp, Unsafe.Add(ref b, 4), h);
+                h = Gather<TB>(ref v1, lp, Unsafe.Add(ref b, 5), h);
+                x = TB.MultiplyAdd(x, m1, h);
+            }
+            var e = TB.ExpShifted(x, TB.Max(x), out float total);
+            var q = TB.Scale(e, 1f / total);
+            if (!splat)
+            {
+                TB.Store(ref rowRef, q);
+                for (int l = 0; l < labels; l++) output[l * n + p] = row[l];
+                continue;
+            }
+            Scatter(ref s0, lp, Unsafe.Add(ref a, 0), q);
+            Scatter(ref s0, lp, Unsafe.Add(ref a, 1), q);
+            Scatter(ref s0, lp, Unsafe.Add(ref a, 2), q);
+            Scatter(ref s1, lp, Unsafe.Add(ref b, 0), q);
+            Scatter(ref s1, lp, Unsafe.Add(ref b, 1), q);
+            Scatter(ref s1, lp, Unsafe.Add(ref b, 2), q);
+            Scatter(ref s1, lp, Unsafe.Add(ref b, 3), q);
+            Scatter(ref s1, lp, Unsafe.Add(ref b, 4), q);
+            Scatter(ref s1, lp, Unsafe.Add(ref b, 5), q);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TB Gather<TB>(ref float values, int lp, LatticeEntry entry, TB acc) where TB : struct, ILabelBlock<TB> =>
+        TB.MultiplyAdd(acc, entry.Weight, ref Unsafe.Add(ref values, entry.Index * lp));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Scatter<TB>(ref float values, int lp, LatticeEntry entry, TB q) where TB : struct, ILabelBlock<TB>
+    {
+        ref float at = ref Unsafe.Add(ref values, entry.Index * lp);
+        TB.Store(ref at, TB.MultiplyAdd(TB.Load(ref at), entry.Weight, q));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
