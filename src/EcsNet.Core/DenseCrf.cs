@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using EcsNet.Data;
 
 namespace EcsNet.Core;
@@ -332,23 +333,71 @@ public sealed class DenseCrf
         public readonly float[,][] Splats = new float[kernels, parts][];
     }
 
+    /// <summary>
+    /// log clip(p, floor, 1) of pixels [lo, hi), transposed from [labels][N] to [pixel][lp]; padding lanes get
+    /// log 0 = −∞, which keeps their probability at exactly 0. With AVX, 8 pixels × 8 labels at a time: the log is
+    /// taken in the source layout and an 8×8 register transpose writes the rows.
+    /// </summary>
     private static void LogUnary(ReadOnlySpan<float> probs, float[] logP, int n, int labels, int lp, float floor, int lo, int hi)
     {
-        var rows = logP.AsSpan(lo * lp, (hi - lo) * lp);
-        rows.Clear();
-        for (int l = 0; l < labels; l++)
+        ref float src = ref MemoryMarshal.GetReference(probs);
+        ref float dst = ref MemoryMarshal.GetArrayDataReference(logP);
+        int p = lo;
+        if (Avx.IsSupported && lp % 8 == 0)
         {
-            var src = probs.Slice(l * n);
-            for (int p = lo; p < hi; p++)
-                logP[p * lp + l] = Math.Clamp(src[p], floor, 1f);
+            var low = Vector256.Create(floor);
+            var none = Vector256.Create(float.NegativeInfinity);
+            Span<Vector256<float>> r = stackalloc Vector256<float>[8];
+            for (; p + 8 <= hi; p += 8)
+                for (int g = 0; g < lp; g += 8)
+                {
+                    for (int k = 0; k < 8; k++)
+                    {
+                        int l = g + k;
+                        r[k] = l < labels
+                            ? Vector256.Log(Vector256.Min(Vector256.Max(Vector256.LoadUnsafe(ref src, (nuint)((long)l * n + p)), low), Vector256<float>.One))
+                            : none;
+                    }
+                    Transpose8(r);
+                    for (int k = 0; k < 8; k++)
+                        r[k].StoreUnsafe(ref dst, (nuint)((long)(p + k) * lp + g));
+                }
         }
-        // log 0 = −∞ in the padding lanes keeps their probability at exactly 0.
-        ref float r = ref MemoryMarshal.GetReference(rows);
-        int i = 0;
-        for (; i + 8 <= rows.Length; i += 8)
-            Vector256.Log(Vector256.LoadUnsafe(ref r, (nuint)i)).StoreUnsafe(ref r, (nuint)i);
-        for (; i < rows.Length; i += 4)
-            Vector128.Log(Vector128.LoadUnsafe(ref r, (nuint)i)).StoreUnsafe(ref r, (nuint)i);
+        for (; p < hi; p++)
+            for (int l = 0; l < lp; l++)
+                Unsafe.Add(ref dst, (nint)p * lp + l) = l < labels
+                    ? MathF.Log(Math.Clamp(Unsafe.Add(ref src, (nint)l * n + p), floor, 1f))
+                    : float.NegativeInfinity;
+    }
+
+    /// <summary>In-register transpose of an 8×8 float block (rows r[0..7]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8(Span<Vector256<float>> r)
+    {
+        var t0 = Avx.UnpackLow(r[0], r[1]);
+        var t1 = Avx.UnpackHigh(r[0], r[1]);
+        var t2 = Avx.UnpackLow(r[2], r[3]);
+        var t3 = Avx.UnpackHigh(r[2], r[3]);
+        var t4 = Avx.UnpackLow(r[4], r[5]);
+        var t5 = Avx.UnpackHigh(r[4], r[5]);
+        var t6 = Avx.UnpackLow(r[6], r[7]);
+        var t7 = Avx.UnpackHigh(r[6], r[7]);
+        var s0 = Avx.Shuffle(t0, t2, 0x44);
+        var s1 = Avx.Shuffle(t0, t2, 0xEE);
+        var s2 = Avx.Shuffle(t1, t3, 0x44);
+        var s3 = Avx.Shuffle(t1, t3, 0xEE);
+        var s4 = Avx.Shuffle(t4, t6, 0x44);
+        var s5 = Avx.Shuffle(t4, t6, 0xEE);
+        var s6 = Avx.Shuffle(t5, t7, 0x44);
+        var s7 = Avx.Shuffle(t5, t7, 0xEE);
+        r[0] = Avx.Permute2x128(s0, s4, 0x20);
+        r[1] = Avx.Permute2x128(s1, s5, 0x20);
+        r[2] = Avx.Permute2x128(s2, s6, 0x20);
+        r[3] = Avx.Permute2x128(s3, s7, 0x20);
+        r[4] = Avx.Permute2x128(s0, s4, 0x31);
+        r[5] = Avx.Permute2x128(s1, s5, 0x31);
+        r[6] = Avx.Permute2x128(s2, s6, 0x31);
+        r[7] = Avx.Permute2x128(s3, s7, 0x31);
     }
 
     /// <summary>
