@@ -29,6 +29,9 @@ public sealed class PermutohedralLattice
     /// <summary>Remainder-0 coordinates are kept within ±30000 so that every key and blur neighbour fits its 16-bit field.</summary>
     private const int KeyLimit = 30000;
 
+    /// <summary>log2 of the simplex cache size used while building (4096 simplices, about 150 KB for d = 5).</summary>
+    private const int SimplexCacheBits = 12;
+
     private PermutohedralLattice(int points, int dimensions, int vertices, LatticeEntry[] slice, int[] blurNeighbours)
     {
         PointCount = points;
@@ -137,14 +140,22 @@ public sealed class PermutohedralLattice
         int* lastRem0 = stackalloc int[MaxDimensions + 1];
         int* lastRank = stackalloc int[MaxDimensions + 1];
         bool haveLast = false;
+        var cacheKeys = new ulong[3 << SimplexCacheBits];
+        var cacheIndices = new int[d1 << SimplexCacheBits];
+        Array.Fill(cacheKeys, ulong.MaxValue, 2 << SimplexCacheBits, 1 << SimplexCacheBits); // no rank code is all ones
 
+        // Adams et al. 2010 p.5-6: scale so that the lattice blur has the standard deviation of a unit Gaussian;
+        // computed in double and rounded to float as the reference does.
         float invStdDev = (float)(Math.Sqrt(2.0 / 3.0) * d1);
         for (int i = 0; i < d; i++)
             scale[i] = (float)(1.0 / Math.Sqrt((double)(i + 2) * (i + 1)) * invStdDev);
         float downFactor = 1f / d1;
         var ones = LatticeKey.Step(d, 1);
 
+        fixed (ulong* cacheKeyBase = cacheKeys)
+        fixed (int* cacheIndex = cacheIndices)
         {
+            ulong* cacheLo = cacheKeyBase, cacheHi = cacheKeyBase + (1 << SimplexCacheBits), cacheRank = cacheKeyBase + (2 << SimplexCacheBits);
             for (int p = lo; p < hi; p++)
             {
                 float* f = featureBase + (long)p * d;
@@ -217,8 +228,7 @@ public sealed class PermutohedralLattice
                     continue;
                 }
 
-                // Vertex 0 is the remainder-0 point itself; going from vertex r−1 to r adds 1 to every coordinate
-                // except the one of rank d+1−r, which loses d (the canonical simplex of Adams et al.).
+                ulong rankCode = 0;
                 for (int i = 0; i <= d; i++)
                 {
                     int k = (int)rem0[i];
@@ -227,15 +237,36 @@ public sealed class PermutohedralLattice
                     lastRem0[i] = k;
                     lastRank[i] = rank[i];
                     byRank[rank[i]] = i;
+                    rankCode |= (ulong)rank[i] << (4 * i);
                 }
                 var key = LatticeKey.Pack(lastRem0, d);
-                entries[0] = new LatticeEntry(table.FindOrAdd(key), bary[0]);
+
+                // Simplices recur (the pixel above, the same colour elsewhere): a direct-mapped cache from
+                // (remainder-0 point, rank order) to the d+1 vertex indices saves most hash look-ups.
+                int slot = (int)((key.Mix() ^ (rankCode * 0xD6E8FEB86659FD93UL)) >> (64 - SimplexCacheBits));
+                int* cached = cacheIndex + slot * d1;
+                if (cacheLo[slot] == key.Lo && cacheHi[slot] == key.Hi && cacheRank[slot] == rankCode)
+                {
+                    for (int r = 0; r <= d; r++)
+                        entries[r] = new LatticeEntry(cached[r], bary[r]);
+                    haveLast = true;
+                    continue;
+                }
+
+                // Vertex 0 is the remainder-0 point itself; going from vertex r−1 to r adds 1 to every coordinate
+                // except the one of rank d+1−r, which loses d (the canonical simplex of Adams et al.).
+                cacheLo[slot] = key.Lo;
+                cacheHi[slot] = key.Hi;
+                cacheRank[slot] = rankCode;
+                cached[0] = table.FindOrAdd(key);
+                entries[0] = new LatticeEntry(cached[0], bary[0]);
                 for (int r = 1; r <= d; r++)
                 {
                     key = key.Add(ones);
                     int switching = byRank[d1 - r];
                     if (switching < d) key = key.Subtract(LatticeKey.Coordinate(switching, d1));
-                    entries[r] = new LatticeEntry(table.FindOrAdd(key), bary[r]);
+                    cached[r] = table.FindOrAdd(key);
+                    entries[r] = new LatticeEntry(cached[r], bary[r]);
                 }
                 haveLast = true;
             }
