@@ -712,10 +712,7 @@ public sealed class DenseCrf
             int d1 = d + 1;
 
             // NORMALIZE_SYMMETRIC: n = (K·1 + 1e-20)^-½, where K·1 is the lattice filter of a constant image.
-            var ones = new float[n];
-            Array.Fill(ones, 1f);
-            var norm = new float[n];
-            lattice.Filter(ones, norm, 1);
+            var norm = lattice.FilterOnes();
             var entries = new LatticeEntry[lattice.Slice.Length];
             for (int p = 0; p < n; p++)
             {

@@ -349,6 +349,34 @@ public sealed class PermutohedralLattice
         }
     }
 
+    /// <summary>K·1: <see cref="Filter"/> of a constant 1 per point (the CRF's normalisation), in plain scalar loops.</summary>
+    public float[] FilterOnes()
+    {
+        int d1 = Dimensions + 1, m = VertexCount, n = PointCount;
+        var values = new float[m + 1];
+        var next = new float[m + 1];
+        var slice = Slice;
+        for (int s = 0; s < slice.Length; s++)
+            values[slice[s].Index] += slice[s].Weight;
+        var nb = BlurNeighbours;
+        for (int j = 0; j <= Dimensions; j++)
+        {
+            for (int v = 0, at = j * m * 2; v < m; v++, at += 2)
+                next[v] = values[v] + 0.5f * (values[nb[at]] + values[nb[at + 1]]);
+            (values, next) = (next, values);
+        }
+        float alpha = Alpha;
+        var result = new float[n];
+        for (int p = 0, s = 0; p < n; p++)
+        {
+            float sum = 0;
+            for (int r = 0; r < d1; r++, s++)
+                sum += slice[s].Weight * alpha * values[slice[s].Index];
+            result[p] = sum;
+        }
+        return result;
+    }
+
     /// <summary>
     /// A lattice vertex key: its first d coordinates (the last is implied) as biased 16-bit fields, four per ulong.
     /// While every field stays in range, adding or subtracting packed steps is exact field-wise arithmetic.

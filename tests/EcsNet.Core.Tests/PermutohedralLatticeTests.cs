@@ -100,6 +100,15 @@ public class PermutohedralLatticeTests
         Assert.Throws<BadInputException>(() => lattice.Filter(new float[3], new float[3], 1));
     }
 
+    [Fact]
+    public void NormalisationShortcutEqualsFilteringOnes()
+    {
+        var lattice = PermutohedralLattice.Build(Features(5), N, 5);
+        var expected = new float[N];
+        lattice.Filter(Enumerable.Repeat(1f, N).ToArray(), expected, 1);
+        Assert.Equal(expected, lattice.FilterOnes());
+    }
+
     /// <summary>Positions over σ_xy and, for d = 5, an image of colour blocks over σ_rgb, as the CRF's kernels build them.</summary>
     private static float[] Features(int d)
     {
