@@ -12,6 +12,7 @@ namespace EcsNet.Cli;
 /// c1–c13 in ../shared/peers/BASELINES.md: 500×375, 21 labels, 10 iterations, PSA parameters). "setup" is the
 /// per-image construction of both lattices, "inference" the unary, mean field and output for one probability map;
 /// "setup, smoothness kernel reused" is the setup of a later image of the same size (the pipeline's case).
+/// The *_cpu_ms figures are the process's CPU time per phase (all threads), less sensitive to a busy machine.
 /// </summary>
 public static class CrfBenchCommand
 {
@@ -53,21 +54,32 @@ public static class CrfBenchCommand
             var setup = new List<double>();
             var infer = new List<double>();
             var total = new List<double>();
+            var setupCpu = new List<double>();
+            var inferCpu = new List<double>();
+            var process = Process.GetCurrentProcess();
             float[] q = Array.Empty<float>();
             IReadOnlyList<int> lattice = Array.Empty<int>();
             for (int run = -warm0; run < r; run++)
             {
                 ct.ThrowIfCancellationRequested();
+                process.Refresh();
+                var cpu0 = process.TotalProcessorTime;
                 var sw = Stopwatch.StartNew();
                 var crf = new DenseCrf(image, options);
                 double s = sw.Elapsed.TotalMilliseconds;
+                process.Refresh();
+                var cpu1 = process.TotalProcessorTime;
                 q = crf.Infer(probs, l);
                 double all = sw.Elapsed.TotalMilliseconds;
+                process.Refresh();
+                var cpu2 = process.TotalProcessorTime;
                 lattice = crf.LatticeSizes;
                 if (run < 0) continue; // warm-up: JIT tiers and first-touch page faults
                 setup.Add(s);
                 infer.Add(all - s);
                 total.Add(all);
+                setupCpu.Add((cpu1 - cpu0).TotalMilliseconds);
+                inferCpu.Add((cpu2 - cpu1).TotalMilliseconds);
             }
             var reused = new List<double>();
             var warm = options with { ReuseSmoothnessKernel = true };
@@ -83,6 +95,7 @@ public static class CrfBenchCommand
                 width = w, height = h, labels = l, iterations = options.Iterations, runs = r, warmup = warm0, threads = options.MaxDegreeOfParallelism,
                 setup_ms = Median(setup), inference_ms = Median(infer), total_ms = Median(total), setup_reused_ms = Median(reused),
                 total_min_ms = total.Min(), total_max_ms = total.Max(),
+                setup_cpu_ms = Median(setupCpu), inference_cpu_ms = Median(inferCpu),
                 lattice_vertices = lattice, sum_q = Math.Round(sumQ, 3),
             };
             if (parse.GetValue(json))
