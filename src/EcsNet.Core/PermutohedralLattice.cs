@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using EcsNet.Data;
 
 namespace EcsNet.Core;
@@ -131,10 +132,9 @@ public sealed class PermutohedralLattice
         // Start small and grow: the table then stays about twice the vertex count (often far below N) and cache-resident.
         var table = new LatticeHashTable(Math.Min(hi - lo, 2048));
         float* scale = stackalloc float[MaxDimensions];
-        float* elevated = stackalloc float[MaxDimensions + 1];
         float* rem0 = stackalloc float[MaxDimensions + 1];
-        float* residual = stackalloc float[MaxDimensions + 1];
         int* rank = stackalloc int[MaxDimensions + 1];
+        float* geometry = stackalloc float[GeoRows * 8];
         int* byRank = stackalloc int[MaxDimensions + 1];
         float* bary = stackalloc float[MaxDimensions + 2];
         int* lastRem0 = stackalloc int[MaxDimensions + 1];
@@ -149,107 +149,70 @@ public sealed class PermutohedralLattice
         float invStdDev = (float)(Math.Sqrt(2.0 / 3.0) * d1);
         for (int i = 0; i < d; i++)
             scale[i] = (float)(1.0 / Math.Sqrt((double)(i + 2) * (i + 1)) * invStdDev);
-        float downFactor = 1f / d1;
         var ones = LatticeKey.Step(d, 1);
 
         fixed (ulong* cacheKeyBase = cacheKeys)
         fixed (int* cacheIndex = cacheIndices)
         {
             ulong* cacheLo = cacheKeyBase, cacheHi = cacheKeyBase + (1 << SimplexCacheBits), cacheRank = cacheKeyBase + (2 << SimplexCacheBits);
-            for (int p = lo; p < hi; p++)
+            for (int p0 = lo; p0 < hi; p0 += 8)
             {
-                float* f = featureBase + (long)p * d;
-
-                // Elevate onto the plane x·1 = 0 in d+1 dimensions (y = E f).
-                float sm = 0;
-                for (int j = d; j > 0; j--)
+                int count = Math.Min(8, hi - p0);
+                Geometry8(featureBase + (long)p0 * d, count, d, scale, geometry);
+                for (int lane = 0; lane < count; lane++)
                 {
-                    float cf = f[j - 1] * scale[j - 1];
-                    elevated[j] = sm - j * cf;
-                    sm += cf;
-                }
-                elevated[0] = sm;
-
-                // Nearest remainder-0 lattice point by per-coordinate rounding (ties to even, as SSE rounding).
-                float sum = 0;
-                for (int i = 0; i <= d; i++)
-                {
-                    float v = MathF.Round(downFactor * elevated[i]);
-                    rem0[i] = v * d1;
-                    sum += v;
-                    rank[i] = 0;
-                }
-
-                // Rank of each coordinate's remainder: which simplex of the lattice holds the point.
-                // (Branch-free: the comparisons are data-dependent and would mispredict about half the time.)
-                for (int i = 0; i <= d; i++) residual[i] = elevated[i] - rem0[i];
-                for (int i = 0; i < d; i++)
-                {
-                    float di = residual[i];
-                    int ri = rank[i];
-                    for (int j = i + 1; j <= d; j++)
+                    int p = p0 + lane;
+                    for (int i = 0; i <= d; i++)
                     {
-                        int below = di < residual[j] ? 1 : 0;
-                        ri += below;
-                        rank[j] += 1 - below;
+                        rem0[i] = geometry[(GeoRem0 + i) * 8 + lane];
+                        rank[i] = (int)geometry[(GeoRank + i) * 8 + lane];
                     }
-                    rank[i] = ri;
-                }
 
-                // The rounded point may be off the plane (sum ≠ 0): walk it back.
-                int isum = (int)sum;
-                for (int i = 0; i <= d; i++)
-                {
-                    rank[i] += isum;
-                    if (rank[i] < 0) { rank[i] += d1; rem0[i] += d1; }
-                    else if (rank[i] > d) { rank[i] -= d1; rem0[i] -= d1; }
-                }
+                    // Barycentric coordinates (Adams et al. p.10).
+                    for (int i = 0; i <= d + 1; i++) bary[i] = 0;
+                    for (int i = 0; i <= d; i++)
+                    {
+                        float v = geometry[(GeoOffset + i) * 8 + lane];
+                        bary[d - rank[i]] += v;
+                        bary[d - rank[i] + 1] -= v;
+                    }
+                    bary[0] += 1f + bary[d1];
 
-                // Barycentric coordinates (Adams et al. p.10).
-                for (int i = 0; i <= d + 1; i++) bary[i] = 0;
-                for (int i = 0; i <= d; i++)
-                {
-                    float v = (elevated[i] - rem0[i]) * downFactor;
-                    bary[d - rank[i]] += v;
-                    bary[d - rank[i] + 1] -= v;
-                }
-                bary[0] += 1f + bary[d1];
+                    LatticeEntry* entries = sliceBase + (long)p * d1;
 
-                LatticeEntry* entries = sliceBase + (long)p * d1;
+                    // Neighbouring points along a scan line usually fall into the same simplex: reuse its vertices.
+                    bool same = haveLast;
+                    for (int i = 0; i <= d && same; i++)
+                        same = lastRank[i] == rank[i] && lastRem0[i] == (int)rem0[i];
+                    if (same)
+                    {
+                        for (int r = 0; r <= d; r++)
+                            entries[r] = new LatticeEntry(entries[r - d1].Index, bary[r]);
+                        continue;
+                    }
 
-                // Neighbouring points along a scan line usually fall into the same simplex: reuse its vertices.
-                bool same = haveLast;
-                for (int i = 0; i <= d && same; i++)
-                    same = lastRank[i] == rank[i] && lastRem0[i] == (int)rem0[i];
-                if (same)
-                {
-                    for (int r = 0; r <= d; r++)
-                        entries[r] = new LatticeEntry(entries[r - d1].Index, bary[r]);
-                    continue;
-                }
+                    ulong rankCode = 0;
+                    for (int i = 0; i <= d; i++)
+                    {
+                        int k = (int)rem0[i];
+                        if (k < -KeyLimit || k > KeyLimit)
+                            throw new BadInputException("permutohedral lattice", $"feature values too large for the lattice (point {p}); scale the features down");
+                        lastRem0[i] = k;
+                        lastRank[i] = rank[i];
+                        byRank[rank[i]] = i;
+                        rankCode |= (ulong)rank[i] << (4 * i);
+                    }
+                    var key = LatticeKey.Pack(lastRem0, d);
 
-                ulong rankCode = 0;
-                for (int i = 0; i <= d; i++)
-                {
-                    int k = (int)rem0[i];
-                    if (k < -KeyLimit || k > KeyLimit)
-                        throw new BadInputException("permutohedral lattice", $"feature values too large for the lattice (point {p}); scale the features down");
-                    lastRem0[i] = k;
-                    lastRank[i] = rank[i];
-                    byRank[rank[i]] = i;
-                    rankCode |= (ulong)rank[i] << (4 * i);
-                }
-                var key = LatticeKey.Pack(lastRem0, d);
-
-                // Simplices recur (the pixel above, the same colour elsewhere): a direct-mapped cache from
-                // (remainder-0 point, rank order) to the d+1 vertex indices saves most hash look-ups.
-                int slot = (int)((key.Mix() ^ (rankCode * 0xD6E8FEB86659FD93UL)) >> (64 - SimplexCacheBits));
-                int* cached = cacheIndex + slot * d1;
-                if (cacheLo[slot] == key.Lo && cacheHi[slot] == key.Hi && cacheRank[slot] == rankCode)
-                {
-                    for (int r = 0; r <= d; r++)
-                        entries[r] = new LatticeEntry(cached[r], bary[r]);
-                    haveLast = true;
+                    // Simplices recur (the pixel above, the same colour elsewhere): a direct-mapped cache from
+                    // (remainder-0 point, rank order) to the d+1 vertex indices saves most hash look-ups.
+                    int slot = (int)((key.Mix() ^ (rankCode * 0xD6E8FEB86659FD93UL)) >> (64 - SimplexCacheBits));
+                    int* cached = cacheIndex + slot * d1;
+                    if (cacheLo[slot] == key.Lo && cacheHi[slot] == key.Hi && cacheRank[slot] == rankCode)
+                    {
+                        for (int r = 0; r <= d; r++)
+                            entries[r] = new LatticeEntry(cached[r], bary[r]);
+                        haveLast = true;
                     continue;
                 }
 
@@ -269,9 +232,84 @@ public sealed class PermutohedralLattice
                     entries[r] = new LatticeEntry(cached[r], bary[r]);
                 }
                 haveLast = true;
+                }
             }
         }
         return table;
+    }
+
+    // Rows of the per-block geometry scratch, 8 lanes each: remainder-0 point, rank, and the barycentric offsets
+    // (elevated − remainder-0)/(d+1), each d+1 rows.
+    private const int GeoRem0 = 0, GeoRank = MaxDimensions + 1, GeoOffset = 2 * (MaxDimensions + 1), GeoRows = 3 * (MaxDimensions + 1);
+
+    /// <summary>
+    /// The simplex geometry of up to 8 points at once (one SIMD lane each): elevation, nearest remainder-0 point,
+    /// rank order and barycentric offsets, with the same float operations in the same order as the per-point
+    /// formulas (so results are identical). Writes the GeoRem0/GeoRank/GeoOffset rows of <paramref name="geometry"/>.
+    /// </summary>
+    [SkipLocalsInit]
+    private static unsafe void Geometry8(float* features, int count, int d, float* scale, float* geometry)
+    {
+        int d1 = d + 1;
+        Vector256<float>* f = stackalloc Vector256<float>[MaxDimensions];
+        Vector256<float>* elevated = stackalloc Vector256<float>[MaxDimensions + 1];
+        Vector256<float>* rem0 = stackalloc Vector256<float>[MaxDimensions + 1];
+        Vector256<float>* rank = stackalloc Vector256<float>[MaxDimensions + 1];
+        Vector256<float>* residual = stackalloc Vector256<float>[MaxDimensions + 1];
+        float* lanes = stackalloc float[8 * MaxDimensions];
+
+        // Points are [N][d]; lanes want [d][8].
+        for (int k = 0; k < 8; k++)
+            for (int j = 0; j < d; j++)
+                lanes[j * 8 + k] = k < count ? features[k * d + j] : 0f;
+        for (int j = 0; j < d; j++)
+            f[j] = Vector256.Load(lanes + j * 8);
+
+        // Elevate onto the plane x·1 = 0 in d+1 dimensions (y = E f).
+        var sm = Vector256<float>.Zero;
+        for (int j = d; j > 0; j--)
+        {
+            var cf = f[j - 1] * Vector256.Create(scale[j - 1]);
+            elevated[j] = sm - Vector256.Create((float)j) * cf;
+            sm += cf;
+        }
+        elevated[0] = sm;
+
+        // Nearest remainder-0 lattice point by per-coordinate rounding (ties to even, as SSE rounding).
+        var down = Vector256.Create(1f / d1);
+        var up = Vector256.Create((float)d1);
+        var sum = Vector256<float>.Zero;
+        for (int i = 0; i <= d; i++)
+        {
+            var v = Vector256.Round(down * elevated[i]);
+            rem0[i] = v * up;
+            sum += v;
+            rank[i] = Vector256<float>.Zero;
+            residual[i] = elevated[i] - rem0[i];
+        }
+
+        // Rank of each coordinate's remainder: which simplex of the lattice holds the point.
+        var one = Vector256<float>.One;
+        for (int i = 0; i < d; i++)
+            for (int j = i + 1; j <= d; j++)
+            {
+                var below = Vector256.LessThan(residual[i], residual[j]) & one;
+                rank[i] += below;
+                rank[j] += one - below;
+            }
+
+        // The rounded point may be off the plane (sum ≠ 0): walk it back.
+        var top = Vector256.Create((float)d);
+        for (int i = 0; i <= d; i++)
+        {
+            var r = rank[i] + sum;
+            var shift = (Vector256.LessThan(r, Vector256<float>.Zero) & up) - (Vector256.GreaterThan(r, top) & up);
+            rank[i] = r + shift;
+            rem0[i] += shift;
+            (rem0[i]).Store(geometry + (GeoRem0 + i) * 8);
+            rank[i].Store(geometry + (GeoRank + i) * 8);
+            ((elevated[i] - rem0[i]) * down).Store(geometry + (GeoOffset + i) * 8);
+        }
     }
 
     private static int[] BuildNeighbours(LatticeHashTable table, int d, int m, bool parallel)
