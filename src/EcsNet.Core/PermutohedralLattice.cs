@@ -30,7 +30,7 @@ public sealed class PermutohedralLattice
     /// <summary>Remainder-0 coordinates are kept within ±30000 so that every key and blur neighbour fits its 16-bit field.</summary>
     private const int KeyLimit = 30000;
 
-    /// <summary>log2 of the simplex cache size used while building (4096 simplices, about 150 KB for d = 5).</summary>
+    /// <summary>log2 of the simplex cache size used while building (4096 simplices, about 200 KB for d = 5).</summary>
     private const int SimplexCacheBits = 12;
 
     private PermutohedralLattice(int points, int dimensions, int vertices, LatticeEntry[] slice, int[] blurNeighbours)
@@ -341,8 +341,8 @@ public sealed class PermutohedralLattice
 
     /// <summary>
     /// out = α · slice(blur(splat(in))) for <paramref name="valueSize"/> channels laid out [N][valueSize]
-    /// (Krähenbühl's Permutohedral::compute, forward direction). Scalar reference path: used for the CRF's
-    /// normalisation and by tests; the CRF's inference loop has its own vectorised, fused version.
+    /// (Krähenbühl's Permutohedral::compute, forward direction). Scalar reference path for tests and other
+    /// callers; the CRF's inference loop has its own vectorised, fused version and uses <see cref="FilterOnes"/>.
     /// </summary>
     public void Filter(ReadOnlySpan<float> input, Span<float> output, int valueSize)
     {

@@ -96,6 +96,8 @@ public class PermutohedralLatticeTests
         var e = Assert.Throws<BadInputException>(() => PermutohedralLattice.Build(new float[10], 4, 2));
         Assert.Contains("expected 4×2", e.Message);
         Assert.Throws<BadInputException>(() => PermutohedralLattice.Build(new float[9], 1, 9));
+        e = Assert.Throws<BadInputException>(() => PermutohedralLattice.Build(new[] { 0f, 0f, 1e6f, 0f }, 2, 2));
+        Assert.Contains("too large for the lattice (point 1)", e.Message);
         var lattice = PermutohedralLattice.Build(new float[8], 4, 2);
         Assert.Throws<BadInputException>(() => lattice.Filter(new float[3], new float[3], 1));
     }
