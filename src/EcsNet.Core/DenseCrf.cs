@@ -83,8 +83,9 @@ public sealed record DenseCrfInput(RgbImage Image, float[] Probabilities, int La
 /// <remarks>
 /// An instance holds the per-image part (both lattices, built once: "setup"); <see cref="Infer(ReadOnlySpan{float}, int)"/>
 /// runs the label-dependent part and may be called many times (e.g. PSA's low- and high-α maps of one image) and
-/// from several threads. Values live as [pixel][labels padded to a SIMD block]; splatting is a gather over the
-/// transposed splat matrix, so every phase is a race-free parallel loop.
+/// from several threads. Values live as [pixel][labels padded to a SIMD block]; each pass slices the blurred
+/// lattices, takes the softmax and splats the new Q into per-partition lattice copies in one sweep over the pixels,
+/// so every phase is a race-free parallel loop.
 /// </remarks>
 public sealed class DenseCrf
 {
