@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using EcsNet.Data;
 
 namespace EcsNet.Core;
@@ -35,7 +36,16 @@ public sealed record DenseCrfOptions
     /// <summary>Probabilities are clipped to [floor, 1] before the unary −log p (pydensecrf unary_from_softmax: 1e-5).</summary>
     public float ProbabilityFloor { get; init; } = 1e-5f;
 
-    /// <summary>Threads for one image (and images at once in a batch). Not a model parameter: results do not depend on it.</summary>
+    /// <summary>
+    /// The smoothness kernel depends only on the image size and its σ: keep it in a small process-wide cache and
+    /// reuse it for later images of the same size (results are identical). Not a model parameter.
+    /// </summary>
+    public bool ReuseSmoothnessKernel { get; init; } = true;
+
+    /// <summary>
+    /// Threads for one image (and images at once in a batch). Not a model parameter: results agree across thread
+    /// counts to float rounding (about 1e-7).
+    /// </summary>
     public int MaxDegreeOfParallelism { get; init; } = Environment.ProcessorCount;
 
     internal void Validate()
@@ -73,8 +83,9 @@ public sealed record DenseCrfInput(RgbImage Image, float[] Probabilities, int La
 /// <remarks>
 /// An instance holds the per-image part (both lattices, built once: "setup"); <see cref="Infer(ReadOnlySpan{float}, int)"/>
 /// runs the label-dependent part and may be called many times (e.g. PSA's low- and high-α maps of one image) and
-/// from several threads. Values live as [pixel][labels padded to a SIMD block]; splatting is a gather over the
-/// transposed splat matrix, so every phase is a race-free parallel loop.
+/// from several threads. Values live as [pixel][labels padded to a SIMD block]; each pass slices the blurred
+/// lattices, takes the softmax and splats the new Q into per-partition lattice copies in one sweep over the pixels,
+/// so every phase is a race-free parallel loop.
 /// </remarks>
 public sealed class DenseCrf
 {
@@ -93,7 +104,9 @@ public sealed class DenseCrf
         bool parallel = Options.MaxDegreeOfParallelism > 1;
         var kernels = new List<Func<Kernel>>();
         if (Options.GaussianCompat != 0)
-            kernels.Add(() => Kernel.Create(SmoothnessFeatures(Width, Height, Options.GaussianSxy), n, 2, Options.GaussianCompat, parallel));
+            kernels.Add(() => Options.ReuseSmoothnessKernel
+                ? SmoothnessKernels.Get(Width, Height, Options.GaussianSxy, Options.GaussianCompat, parallel)
+                : Kernel.Create(SmoothnessFeatures(Width, Height, Options.GaussianSxy), n, 2, Options.GaussianCompat, parallel));
         if (Options.BilateralCompat != 0)
             kernels.Add(() => Kernel.Create(AppearanceFeatures(image, Options.BilateralSxy, Options.BilateralSrgb), n, 5, Options.BilateralCompat, parallel));
         _kernels = new Kernel[kernels.Count];
@@ -267,6 +280,8 @@ public sealed class DenseCrf
                 for (int t = 0; t < parts; t++) passes.Splats[k, t] = Rent(rows);
             }
 
+            // The usual configuration (both kernels, labels in one block) has a hand-unrolled pass.
+            bool standard = blocks == 1 && kernels == 2 && _kernels[0].Lattice.Dimensions == 2 && _kernels[1].Lattice.Dimensions == 5;
             fixed (float* outPtr = output)
             {
                 var outAt = (nint)outPtr;
@@ -280,7 +295,10 @@ public sealed class DenseCrf
                             for (int k = 0; k < kernels; k++)
                                 passes.Splats[k, t].AsSpan(0, _kernels[k].Lattice.VertexCount * lp).Clear();
                         var o = last ? new Span<float>((float*)outAt, labels * n) : Span<float>.Empty;
-                        PixelPass<TB>(_kernels, passes, t, logP, lp, blocks, labels, n, lo, hi, messages: !first, splat: !last, o);
+                        if (standard)
+                            StandardPixelPass<TB>(_kernels[0], _kernels[1], passes, t, logP, lp, labels, n, lo, hi, messages: !first, splat: !last, o);
+                        else
+                            PixelPass<TB>(_kernels, passes, t, logP, lp, blocks, labels, n, lo, hi, messages: !first, splat: !last, o);
                     });
                     if (last) break;
 
@@ -316,23 +334,71 @@ public sealed class DenseCrf
         public readonly float[,][] Splats = new float[kernels, parts][];
     }
 
+    /// <summary>
+    /// log clip(p, floor, 1) of pixels [lo, hi), transposed from [labels][N] to [pixel][lp]; padding lanes get
+    /// log 0 = −∞, which keeps their probability at exactly 0. With AVX, 8 pixels × 8 labels at a time: the log is
+    /// taken in the source layout and an 8×8 register transpose writes the rows.
+    /// </summary>
     private static void LogUnary(ReadOnlySpan<float> probs, float[] logP, int n, int labels, int lp, float floor, int lo, int hi)
     {
-        var rows = logP.AsSpan(lo * lp, (hi - lo) * lp);
-        rows.Clear();
-        for (int l = 0; l < labels; l++)
+        ref float src = ref MemoryMarshal.GetReference(probs);
+        ref float dst = ref MemoryMarshal.GetArrayDataReference(logP);
+        int p = lo;
+        if (Avx.IsSupported && lp % 8 == 0)
         {
-            var src = probs.Slice(l * n);
-            for (int p = lo; p < hi; p++)
-                logP[p * lp + l] = Math.Clamp(src[p], floor, 1f);
+            var low = Vector256.Create(floor);
+            var none = Vector256.Create(float.NegativeInfinity);
+            Span<Vector256<float>> r = stackalloc Vector256<float>[8];
+            for (; p + 8 <= hi; p += 8)
+                for (int g = 0; g < lp; g += 8)
+                {
+                    for (int k = 0; k < 8; k++)
+                    {
+                        int l = g + k;
+                        r[k] = l < labels
+                            ? Vector256.Log(Vector256.Min(Vector256.Max(Vector256.LoadUnsafe(ref src, (nuint)((long)l * n + p)), low), Vector256<float>.One))
+                            : none;
+                    }
+                    Transpose8(r);
+                    for (int k = 0; k < 8; k++)
+                        r[k].StoreUnsafe(ref dst, (nuint)((long)(p + k) * lp + g));
+                }
         }
-        // log 0 = −∞ in the padding lanes keeps their probability at exactly 0.
-        ref float r = ref MemoryMarshal.GetReference(rows);
-        int i = 0;
-        for (; i + 8 <= rows.Length; i += 8)
-            Vector256.Log(Vector256.LoadUnsafe(ref r, (nuint)i)).StoreUnsafe(ref r, (nuint)i);
-        for (; i < rows.Length; i += 4)
-            Vector128.Log(Vector128.LoadUnsafe(ref r, (nuint)i)).StoreUnsafe(ref r, (nuint)i);
+        for (; p < hi; p++)
+            for (int l = 0; l < lp; l++)
+                Unsafe.Add(ref dst, (nint)p * lp + l) = l < labels
+                    ? MathF.Log(Math.Clamp(Unsafe.Add(ref src, (nint)l * n + p), floor, 1f))
+                    : float.NegativeInfinity;
+    }
+
+    /// <summary>In-register transpose of an 8×8 float block (rows r[0..7]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8(Span<Vector256<float>> r)
+    {
+        var t0 = Avx.UnpackLow(r[0], r[1]);
+        var t1 = Avx.UnpackHigh(r[0], r[1]);
+        var t2 = Avx.UnpackLow(r[2], r[3]);
+        var t3 = Avx.UnpackHigh(r[2], r[3]);
+        var t4 = Avx.UnpackLow(r[4], r[5]);
+        var t5 = Avx.UnpackHigh(r[4], r[5]);
+        var t6 = Avx.UnpackLow(r[6], r[7]);
+        var t7 = Avx.UnpackHigh(r[6], r[7]);
+        var s0 = Avx.Shuffle(t0, t2, 0x44);
+        var s1 = Avx.Shuffle(t0, t2, 0xEE);
+        var s2 = Avx.Shuffle(t1, t3, 0x44);
+        var s3 = Avx.Shuffle(t1, t3, 0xEE);
+        var s4 = Avx.Shuffle(t4, t6, 0x44);
+        var s5 = Avx.Shuffle(t4, t6, 0xEE);
+        var s6 = Avx.Shuffle(t5, t7, 0x44);
+        var s7 = Avx.Shuffle(t5, t7, 0xEE);
+        r[0] = Avx.Permute2x128(s0, s4, 0x20);
+        r[1] = Avx.Permute2x128(s1, s5, 0x20);
+        r[2] = Avx.Permute2x128(s2, s6, 0x20);
+        r[3] = Avx.Permute2x128(s3, s7, 0x20);
+        r[4] = Avx.Permute2x128(s0, s4, 0x31);
+        r[5] = Avx.Permute2x128(s1, s5, 0x31);
+        r[6] = Avx.Permute2x128(s2, s6, 0x31);
+        r[7] = Avx.Permute2x128(s3, s7, 0x31);
     }
 
     /// <summary>
@@ -404,6 +470,74 @@ public sealed class DenseCrf
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// <see cref="PixelPass{TB}"/> for the default pair of kernels (smoothness on 2-D, appearance on 5-D features,
+    /// hence 3 and 6 simplex vertices per pixel) with all labels in one block: the vertex loops are unrolled, the
+    /// per-kernel arrays hoisted and Q kept in registers from the softmax to the splat.
+    /// </summary>
+    private static void StandardPixelPass<TB>(Kernel smooth, Kernel appearance, Pass passes, int part, float[] logP, int lp, int labels, int n,
+        int lo, int hi, bool messages, bool splat, Span<float> output) where TB : struct, ILabelBlock<TB>
+    {
+        Span<float> row = stackalloc float[TB.Width];
+        ref float rowRef = ref MemoryMarshal.GetReference(row);
+        ref float unary = ref MemoryMarshal.GetArrayDataReference(logP);
+        ref LatticeEntry e0 = ref MemoryMarshal.GetArrayDataReference(smooth.Entries);
+        ref LatticeEntry e1 = ref MemoryMarshal.GetArrayDataReference(appearance.Entries);
+        ref float v0 = ref MemoryMarshal.GetArrayDataReference(passes.Filtered[0]);
+        ref float v1 = ref MemoryMarshal.GetArrayDataReference(passes.Filtered[1]);
+        ref float s0 = ref MemoryMarshal.GetArrayDataReference(passes.Splats[0, part]);
+        ref float s1 = ref MemoryMarshal.GetArrayDataReference(passes.Splats[1, part]);
+        float m0 = smooth.MessageScale, m1 = appearance.MessageScale;
+        for (int p = lo; p < hi; p++)
+        {
+            ref LatticeEntry a = ref Unsafe.Add(ref e0, 3 * p);
+            ref LatticeEntry b = ref Unsafe.Add(ref e1, 6 * p);
+            TB x = TB.Load(ref Unsafe.Add(ref unary, p * lp));
+            if (messages)
+            {
+                TB g = Gather<TB>(ref v0, lp, Unsafe.Add(ref a, 0), default);
+                g = Gather<TB>(ref v0, lp, Unsafe.Add(ref a, 1), g);
+                g = Gather<TB>(ref v0, lp, Unsafe.Add(ref a, 2), g);
+                x = TB.MultiplyAdd(x, m0, g);
+                TB h = Gather<TB>(ref v1, lp, Unsafe.Add(ref b, 0), default);
+                h = Gather<TB>(ref v1, lp, Unsafe.Add(ref b, 1), h);
+                h = Gather<TB>(ref v1, lp, Unsafe.Add(ref b, 2), h);
+                h = Gather<TB>(ref v1, lp, Unsafe.Add(ref b, 3), h);
+                h = Gather<TB>(ref v1, lp, Unsafe.Add(ref b, 4), h);
+                h = Gather<TB>(ref v1, lp, Unsafe.Add(ref b, 5), h);
+                x = TB.MultiplyAdd(x, m1, h);
+            }
+            var e = TB.ExpShifted(x, TB.Max(x), out float total);
+            var q = TB.Scale(e, 1f / total);
+            if (!splat)
+            {
+                TB.Store(ref rowRef, q);
+                for (int l = 0; l < labels; l++) output[l * n + p] = row[l];
+                continue;
+            }
+            Scatter(ref s0, lp, Unsafe.Add(ref a, 0), q);
+            Scatter(ref s0, lp, Unsafe.Add(ref a, 1), q);
+            Scatter(ref s0, lp, Unsafe.Add(ref a, 2), q);
+            Scatter(ref s1, lp, Unsafe.Add(ref b, 0), q);
+            Scatter(ref s1, lp, Unsafe.Add(ref b, 1), q);
+            Scatter(ref s1, lp, Unsafe.Add(ref b, 2), q);
+            Scatter(ref s1, lp, Unsafe.Add(ref b, 3), q);
+            Scatter(ref s1, lp, Unsafe.Add(ref b, 4), q);
+            Scatter(ref s1, lp, Unsafe.Add(ref b, 5), q);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TB Gather<TB>(ref float values, int lp, LatticeEntry entry, TB acc) where TB : struct, ILabelBlock<TB> =>
+        TB.MultiplyAdd(acc, entry.Weight, ref Unsafe.Add(ref values, entry.Index * lp));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Scatter<TB>(ref float values, int lp, LatticeEntry entry, TB q) where TB : struct, ILabelBlock<TB>
+    {
+        ref float at = ref Unsafe.Add(ref values, entry.Index * lp);
+        TB.Store(ref at, TB.MultiplyAdd(TB.Load(ref at), entry.Weight, q));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -539,6 +673,22 @@ public sealed class DenseCrf
         return -1;
     }
 
+    /// <summary>Process-wide cache of smoothness kernels by image size, σ and weight (immutable, so shared freely).</summary>
+    private static class SmoothnessKernels
+    {
+        private const int Capacity = 8;
+        private static readonly System.Collections.Concurrent.ConcurrentDictionary<(int W, int H, float Sxy, float Weight), Lazy<Kernel>> Cache = new();
+
+        public static Kernel Get(int width, int height, float sxy, float weight, bool parallel)
+        {
+            var key = (width, height, sxy, weight);
+            if (!Cache.ContainsKey(key) && Cache.Count >= Capacity)
+                Cache.Clear();
+            return Cache.GetOrAdd(key, k => new Lazy<Kernel>(() =>
+                Kernel.Create(SmoothnessFeatures(k.W, k.H, k.Sxy), k.W * k.H, 2, k.Weight, parallel))).Value;
+        }
+    }
+
     /// <summary>One pairwise term: its lattice with the symmetric normalisation folded into the weights.</summary>
     private sealed class Kernel
     {
@@ -563,10 +713,7 @@ public sealed class DenseCrf
             int d1 = d + 1;
 
             // NORMALIZE_SYMMETRIC: n = (K·1 + 1e-20)^-½, where K·1 is the lattice filter of a constant image.
-            var ones = new float[n];
-            Array.Fill(ones, 1f);
-            var norm = new float[n];
-            lattice.Filter(ones, norm, 1);
+            var norm = lattice.FilterOnes();
             var entries = new LatticeEntry[lattice.Slice.Length];
             for (int p = 0; p < n; p++)
             {

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using EcsNet.Data;
 
 namespace EcsNet.Core;
@@ -28,6 +29,9 @@ public sealed class PermutohedralLattice
 
     /// <summary>Remainder-0 coordinates are kept within ±30000 so that every key and blur neighbour fits its 16-bit field.</summary>
     private const int KeyLimit = 30000;
+
+    /// <summary>log2 of the simplex cache size used while building (4096 simplices, about 200 KB for d = 5).</summary>
+    private const int SimplexCacheBits = 12;
 
     private PermutohedralLattice(int points, int dimensions, int vertices, LatticeEntry[] slice, int[] blurNeighbours)
     {
@@ -128,119 +132,184 @@ public sealed class PermutohedralLattice
         // Start small and grow: the table then stays about twice the vertex count (often far below N) and cache-resident.
         var table = new LatticeHashTable(Math.Min(hi - lo, 2048));
         float* scale = stackalloc float[MaxDimensions];
-        float* elevated = stackalloc float[MaxDimensions + 1];
         float* rem0 = stackalloc float[MaxDimensions + 1];
-        float* residual = stackalloc float[MaxDimensions + 1];
         int* rank = stackalloc int[MaxDimensions + 1];
+        float* geometry = stackalloc float[GeoRows * 8];
         int* byRank = stackalloc int[MaxDimensions + 1];
         float* bary = stackalloc float[MaxDimensions + 2];
         int* lastRem0 = stackalloc int[MaxDimensions + 1];
         int* lastRank = stackalloc int[MaxDimensions + 1];
         bool haveLast = false;
+        var cacheKeys = new ulong[3 << SimplexCacheBits];
+        var cacheIndices = new int[d1 << SimplexCacheBits];
+        Array.Fill(cacheKeys, ulong.MaxValue, 2 << SimplexCacheBits, 1 << SimplexCacheBits); // no rank code is all ones
 
+        // Adams et al. 2010 p.5-6: scale so that the lattice blur has the standard deviation of a unit Gaussian;
+        // computed in double and rounded to float as the reference does.
         float invStdDev = (float)(Math.Sqrt(2.0 / 3.0) * d1);
         for (int i = 0; i < d; i++)
             scale[i] = (float)(1.0 / Math.Sqrt((double)(i + 2) * (i + 1)) * invStdDev);
-        float downFactor = 1f / d1;
         var ones = LatticeKey.Step(d, 1);
 
+        fixed (ulong* cacheKeyBase = cacheKeys)
+        fixed (int* cacheIndex = cacheIndices)
         {
-            for (int p = lo; p < hi; p++)
+            ulong* cacheLo = cacheKeyBase, cacheHi = cacheKeyBase + (1 << SimplexCacheBits), cacheRank = cacheKeyBase + (2 << SimplexCacheBits);
+            for (int p0 = lo; p0 < hi; p0 += 8)
             {
-                float* f = featureBase + (long)p * d;
-
-                // Elevate onto the plane x·1 = 0 in d+1 dimensions (y = E f).
-                float sm = 0;
-                for (int j = d; j > 0; j--)
+                int count = Math.Min(8, hi - p0);
+                Geometry8(featureBase + (long)p0 * d, count, d, scale, geometry);
+                for (int lane = 0; lane < count; lane++)
                 {
-                    float cf = f[j - 1] * scale[j - 1];
-                    elevated[j] = sm - j * cf;
-                    sm += cf;
-                }
-                elevated[0] = sm;
-
-                // Nearest remainder-0 lattice point by per-coordinate rounding (ties to even, as SSE rounding).
-                float sum = 0;
-                for (int i = 0; i <= d; i++)
-                {
-                    float v = MathF.Round(downFactor * elevated[i]);
-                    rem0[i] = v * d1;
-                    sum += v;
-                    rank[i] = 0;
-                }
-
-                // Rank of each coordinate's remainder: which simplex of the lattice holds the point.
-                // (Branch-free: the comparisons are data-dependent and would mispredict about half the time.)
-                for (int i = 0; i <= d; i++) residual[i] = elevated[i] - rem0[i];
-                for (int i = 0; i < d; i++)
-                {
-                    float di = residual[i];
-                    int ri = rank[i];
-                    for (int j = i + 1; j <= d; j++)
+                    int p = p0 + lane;
+                    for (int i = 0; i <= d; i++)
                     {
-                        int below = di < residual[j] ? 1 : 0;
-                        ri += below;
-                        rank[j] += 1 - below;
+                        rem0[i] = geometry[(GeoRem0 + i) * 8 + lane];
+                        rank[i] = (int)geometry[(GeoRank + i) * 8 + lane];
                     }
-                    rank[i] = ri;
-                }
 
-                // The rounded point may be off the plane (sum ≠ 0): walk it back.
-                int isum = (int)sum;
-                for (int i = 0; i <= d; i++)
-                {
-                    rank[i] += isum;
-                    if (rank[i] < 0) { rank[i] += d1; rem0[i] += d1; }
-                    else if (rank[i] > d) { rank[i] -= d1; rem0[i] -= d1; }
-                }
+                    // Barycentric coordinates (Adams et al. p.10).
+                    for (int i = 0; i <= d + 1; i++) bary[i] = 0;
+                    for (int i = 0; i <= d; i++)
+                    {
+                        float v = geometry[(GeoOffset + i) * 8 + lane];
+                        bary[d - rank[i]] += v;
+                        bary[d - rank[i] + 1] -= v;
+                    }
+                    bary[0] += 1f + bary[d1];
 
-                // Barycentric coordinates (Adams et al. p.10).
-                for (int i = 0; i <= d + 1; i++) bary[i] = 0;
-                for (int i = 0; i <= d; i++)
-                {
-                    float v = (elevated[i] - rem0[i]) * downFactor;
-                    bary[d - rank[i]] += v;
-                    bary[d - rank[i] + 1] -= v;
-                }
-                bary[0] += 1f + bary[d1];
+                    LatticeEntry* entries = sliceBase + (long)p * d1;
 
-                LatticeEntry* entries = sliceBase + (long)p * d1;
+                    // Neighbouring points along a scan line usually fall into the same simplex: reuse its vertices.
+                    bool same = haveLast;
+                    for (int i = 0; i <= d && same; i++)
+                        same = lastRank[i] == rank[i] && lastRem0[i] == (int)rem0[i];
+                    if (same)
+                    {
+                        for (int r = 0; r <= d; r++)
+                            entries[r] = new LatticeEntry(entries[r - d1].Index, bary[r]);
+                        continue;
+                    }
 
-                // Neighbouring points along a scan line usually fall into the same simplex: reuse its vertices.
-                bool same = haveLast;
-                for (int i = 0; i <= d && same; i++)
-                    same = lastRank[i] == rank[i] && lastRem0[i] == (int)rem0[i];
-                if (same)
-                {
-                    for (int r = 0; r <= d; r++)
-                        entries[r] = new LatticeEntry(entries[r - d1].Index, bary[r]);
+                    ulong rankCode = 0;
+                    for (int i = 0; i <= d; i++)
+                    {
+                        int k = (int)rem0[i];
+                        if (k < -KeyLimit || k > KeyLimit)
+                            throw new BadInputException("permutohedral lattice", $"feature values too large for the lattice (point {p}); scale the features down");
+                        lastRem0[i] = k;
+                        lastRank[i] = rank[i];
+                        byRank[rank[i]] = i;
+                        rankCode |= (ulong)rank[i] << (4 * i);
+                    }
+                    var key = LatticeKey.Pack(lastRem0, d);
+
+                    // Simplices recur (the pixel above, the same colour elsewhere): a direct-mapped cache from
+                    // (remainder-0 point, rank order) to the d+1 vertex indices saves most hash look-ups.
+                    int slot = (int)((key.Mix() ^ (rankCode * 0xD6E8FEB86659FD93UL)) >> (64 - SimplexCacheBits));
+                    int* cached = cacheIndex + slot * d1;
+                    if (cacheLo[slot] == key.Lo && cacheHi[slot] == key.Hi && cacheRank[slot] == rankCode)
+                    {
+                        for (int r = 0; r <= d; r++)
+                            entries[r] = new LatticeEntry(cached[r], bary[r]);
+                        haveLast = true;
                     continue;
                 }
 
                 // Vertex 0 is the remainder-0 point itself; going from vertex r−1 to r adds 1 to every coordinate
                 // except the one of rank d+1−r, which loses d (the canonical simplex of Adams et al.).
-                for (int i = 0; i <= d; i++)
-                {
-                    int k = (int)rem0[i];
-                    if (k < -KeyLimit || k > KeyLimit)
-                        throw new BadInputException("permutohedral lattice", $"feature values too large for the lattice (point {p}); scale the features down");
-                    lastRem0[i] = k;
-                    lastRank[i] = rank[i];
-                    byRank[rank[i]] = i;
-                }
-                var key = LatticeKey.Pack(lastRem0, d);
-                entries[0] = new LatticeEntry(table.FindOrAdd(key), bary[0]);
+                cacheLo[slot] = key.Lo;
+                cacheHi[slot] = key.Hi;
+                cacheRank[slot] = rankCode;
+                cached[0] = table.FindOrAdd(key);
+                entries[0] = new LatticeEntry(cached[0], bary[0]);
                 for (int r = 1; r <= d; r++)
                 {
                     key = key.Add(ones);
                     int switching = byRank[d1 - r];
                     if (switching < d) key = key.Subtract(LatticeKey.Coordinate(switching, d1));
-                    entries[r] = new LatticeEntry(table.FindOrAdd(key), bary[r]);
+                    cached[r] = table.FindOrAdd(key);
+                    entries[r] = new LatticeEntry(cached[r], bary[r]);
                 }
                 haveLast = true;
+                }
             }
         }
         return table;
+    }
+
+    // Rows of the per-block geometry scratch, 8 lanes each: remainder-0 point, rank, and the barycentric offsets
+    // (elevated − remainder-0)/(d+1), each d+1 rows.
+    private const int GeoRem0 = 0, GeoRank = MaxDimensions + 1, GeoOffset = 2 * (MaxDimensions + 1), GeoRows = 3 * (MaxDimensions + 1);
+
+    /// <summary>
+    /// The simplex geometry of up to 8 points at once (one SIMD lane each): elevation, nearest remainder-0 point,
+    /// rank order and barycentric offsets, with the same float operations in the same order as the per-point
+    /// formulas (so results are identical). Writes the GeoRem0/GeoRank/GeoOffset rows of <paramref name="geometry"/>.
+    /// </summary>
+    [SkipLocalsInit]
+    private static unsafe void Geometry8(float* features, int count, int d, float* scale, float* geometry)
+    {
+        int d1 = d + 1;
+        Vector256<float>* f = stackalloc Vector256<float>[MaxDimensions];
+        Vector256<float>* elevated = stackalloc Vector256<float>[MaxDimensions + 1];
+        Vector256<float>* rem0 = stackalloc Vector256<float>[MaxDimensions + 1];
+        Vector256<float>* rank = stackalloc Vector256<float>[MaxDimensions + 1];
+        Vector256<float>* residual = stackalloc Vector256<float>[MaxDimensions + 1];
+        float* lanes = stackalloc float[8 * MaxDimensions];
+
+        // Points are [N][d]; lanes want [d][8].
+        for (int k = 0; k < 8; k++)
+            for (int j = 0; j < d; j++)
+                lanes[j * 8 + k] = k < count ? features[k * d + j] : 0f;
+        for (int j = 0; j < d; j++)
+            f[j] = Vector256.Load(lanes + j * 8);
+
+        // Elevate onto the plane x·1 = 0 in d+1 dimensions (y = E f).
+        var sm = Vector256<float>.Zero;
+        for (int j = d; j > 0; j--)
+        {
+            var cf = f[j - 1] * Vector256.Create(scale[j - 1]);
+            elevated[j] = sm - Vector256.Create((float)j) * cf;
+            sm += cf;
+        }
+        elevated[0] = sm;
+
+        // Nearest remainder-0 lattice point by per-coordinate rounding (ties to even, as SSE rounding).
+        var down = Vector256.Create(1f / d1);
+        var up = Vector256.Create((float)d1);
+        var sum = Vector256<float>.Zero;
+        for (int i = 0; i <= d; i++)
+        {
+            var v = Vector256.Round(down * elevated[i]);
+            rem0[i] = v * up;
+            sum += v;
+            rank[i] = Vector256<float>.Zero;
+            residual[i] = elevated[i] - rem0[i];
+        }
+
+        // Rank of each coordinate's remainder: which simplex of the lattice holds the point.
+        var one = Vector256<float>.One;
+        for (int i = 0; i < d; i++)
+            for (int j = i + 1; j <= d; j++)
+            {
+                var below = Vector256.LessThan(residual[i], residual[j]) & one;
+                rank[i] += below;
+                rank[j] += one - below;
+            }
+
+        // The rounded point may be off the plane (sum ≠ 0): walk it back.
+        var top = Vector256.Create((float)d);
+        for (int i = 0; i <= d; i++)
+        {
+            var r = rank[i] + sum;
+            var shift = (Vector256.LessThan(r, Vector256<float>.Zero) & up) - (Vector256.GreaterThan(r, top) & up);
+            rank[i] = r + shift;
+            rem0[i] += shift;
+            (rem0[i]).Store(geometry + (GeoRem0 + i) * 8);
+            rank[i].Store(geometry + (GeoRank + i) * 8);
+            ((elevated[i] - rem0[i]) * down).Store(geometry + (GeoOffset + i) * 8);
+        }
     }
 
     private static int[] BuildNeighbours(LatticeHashTable table, int d, int m, bool parallel)
@@ -272,8 +341,8 @@ public sealed class PermutohedralLattice
 
     /// <summary>
     /// out = α · slice(blur(splat(in))) for <paramref name="valueSize"/> channels laid out [N][valueSize]
-    /// (Krähenbühl's Permutohedral::compute, forward direction). Scalar reference path: used for the CRF's
-    /// normalisation and by tests; the CRF's inference loop has its own vectorised, fused version.
+    /// (Krähenbühl's Permutohedral::compute, forward direction). Scalar reference path for tests and other
+    /// callers; the CRF's inference loop has its own vectorised, fused version and uses <see cref="FilterOnes"/>.
     /// </summary>
     public void Filter(ReadOnlySpan<float> input, Span<float> output, int valueSize)
     {
@@ -316,6 +385,34 @@ public sealed class PermutohedralLattice
                 for (int k = 0; k < vs; k++) dst[k] += w * values[entry.Index * vs + k];
             }
         }
+    }
+
+    /// <summary>K·1: <see cref="Filter"/> of a constant 1 per point (the CRF's normalisation), in plain scalar loops.</summary>
+    public float[] FilterOnes()
+    {
+        int d1 = Dimensions + 1, m = VertexCount, n = PointCount;
+        var values = new float[m + 1];
+        var next = new float[m + 1];
+        var slice = Slice;
+        for (int s = 0; s < slice.Length; s++)
+            values[slice[s].Index] += slice[s].Weight;
+        var nb = BlurNeighbours;
+        for (int j = 0; j <= Dimensions; j++)
+        {
+            for (int v = 0, at = j * m * 2; v < m; v++, at += 2)
+                next[v] = values[v] + 0.5f * (values[nb[at]] + values[nb[at + 1]]);
+            (values, next) = (next, values);
+        }
+        float alpha = Alpha;
+        var result = new float[n];
+        for (int p = 0, s = 0; p < n; p++)
+        {
+            float sum = 0;
+            for (int r = 0; r < d1; r++, s++)
+                sum += slice[s].Weight * alpha * values[slice[s].Index];
+            result[p] = sum;
+        }
+        return result;
     }
 
     /// <summary>

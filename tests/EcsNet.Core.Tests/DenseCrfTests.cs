@@ -67,6 +67,87 @@ public class DenseCrfTests
         Assert.Equal(0, wrong);
     }
 
+    /// <summary>
+    /// Every code path of the vectorised inference (one kernel only, several 32-lane blocks, the unrolled default
+    /// pair) against a plain mean-field loop written from the equations over <see cref="PermutohedralLattice.Filter"/>.
+    /// </summary>
+    [Theory]
+    [InlineData(5, 0f, 10f)]
+    [InlineData(2, 3f, 0f)]
+    [InlineData(37, 3f, 10f)]
+    [InlineData(7, 3f, 10f)]
+    public void VectorisedInferenceMatchesPlainMeanField(int labels, float gaussianCompat, float bilateralCompat)
+    {
+        var (image, probs) = Toy(19, 14, labels, seed: 11);
+        var options = new DenseCrfOptions { GaussianCompat = gaussianCompat, BilateralCompat = bilateralCompat, BilateralSxy = 7, Iterations = 6 };
+        var q = DenseCrf.Infer(image, probs, labels, options);
+        var expected = PlainMeanField(image, probs, labels, options);
+        Assert.True(q.Zip(expected, (a, b) => Math.Abs(a - b)).Max() < 1e-5);
+    }
+
+    private static float[] PlainMeanField(RgbImage image, float[] probs, int labels, DenseCrfOptions o)
+    {
+        int w = image.Width, h = image.Height, n = w * h;
+        var kernels = new List<(PermutohedralLattice Lattice, double[] Norm, float Weight)>();
+        void AddKernel(float[] f, int d, float weight)
+        {
+            if (weight == 0) return;
+            var lattice = PermutohedralLattice.Build(f, n, d);
+            var k1 = new float[n];
+            lattice.Filter(Enumerable.Repeat(1f, n).ToArray(), k1, 1);
+            kernels.Add((lattice, k1.Select(v => 1 / Math.Sqrt(v + 1e-20)).ToArray(), weight));
+        }
+        var g = new float[n * 2];
+        var b = new float[n * 5];
+        for (int p = 0; p < n; p++)
+        {
+            int x = p % w, y = p / w;
+            g[2 * p] = x / o.GaussianSxy; g[2 * p + 1] = y / o.GaussianSxy;
+            b[5 * p] = x / o.BilateralSxy; b[5 * p + 1] = y / o.BilateralSxy;
+            for (int c = 0; c < 3; c++) b[5 * p + 2 + c] = image.Pixels[3 * p + c] / o.BilateralSrgb;
+        }
+        AddKernel(g, 2, o.GaussianCompat);
+        AddKernel(b, 5, o.BilateralCompat);
+
+        var unary = new double[n * labels]; // [pixel][label] = log p
+        for (int p = 0; p < n; p++)
+            for (int l = 0; l < labels; l++)
+                unary[p * labels + l] = Math.Log(Math.Clamp(probs[l * n + p], o.ProbabilityFloor, 1f));
+        var q = Softmax(unary, labels);
+        for (int it = 0; it < o.Iterations; it++)
+        {
+            var logits = (double[])unary.Clone();
+            foreach (var (lattice, norm, weight) in kernels)
+            {
+                var scaled = new float[n * labels];
+                for (int i = 0; i < scaled.Length; i++) scaled[i] = (float)(q[i] * norm[i / labels]);
+                var filtered = new float[n * labels];
+                lattice.Filter(scaled, filtered, labels);
+                for (int i = 0; i < logits.Length; i++) logits[i] += weight * norm[i / labels] * filtered[i];
+            }
+            q = Softmax(logits, labels);
+        }
+        var result = new float[labels * n];
+        for (int p = 0; p < n; p++)
+            for (int l = 0; l < labels; l++)
+                result[l * n + p] = (float)q[p * labels + l];
+        return result;
+    }
+
+    private static double[] Softmax(double[] logits, int labels)
+    {
+        var q = new double[logits.Length];
+        for (int p = 0; p < logits.Length / labels; p++)
+        {
+            var row = logits.AsSpan(p * labels, labels);
+            double max = double.NegativeInfinity, sum = 0;
+            foreach (var v in row) max = Math.Max(max, v);
+            for (int l = 0; l < labels; l++) sum += q[p * labels + l] = Math.Exp(row[l] - max);
+            for (int l = 0; l < labels; l++) q[p * labels + l] /= sum;
+        }
+        return q;
+    }
+
     [Fact]
     public void ZeroIterationsGiveTheClippedNormalisedInput()
     {
@@ -120,6 +201,18 @@ public class DenseCrfTests
         crf.Infer(a.Probs, 3, into);
         Assert.Equal(batch[0], into);
         Assert.Equal(batch[0], crf.Infer(a.Probs, 3));
+    }
+
+    [Fact]
+    public void ReusedSmoothnessKernelGivesIdenticalResults()
+    {
+        var a = Toy(23, 17, 4, seed: 3);
+        var b = Toy(23, 17, 4, seed: 4);
+        var fresh = new DenseCrfOptions { ReuseSmoothnessKernel = false };
+        var cached = new DenseCrfOptions { ReuseSmoothnessKernel = true };
+        Assert.Equal(DenseCrf.Infer(a.Image, a.Probs, 4, fresh), DenseCrf.Infer(a.Image, a.Probs, 4, cached));
+        // The second image of the same size takes the kernel from the cache.
+        Assert.Equal(DenseCrf.Infer(b.Image, b.Probs, 4, fresh), DenseCrf.Infer(b.Image, b.Probs, 4, cached));
     }
 
     [Fact]

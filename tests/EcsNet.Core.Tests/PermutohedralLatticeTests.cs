@@ -96,8 +96,19 @@ public class PermutohedralLatticeTests
         var e = Assert.Throws<BadInputException>(() => PermutohedralLattice.Build(new float[10], 4, 2));
         Assert.Contains("expected 4×2", e.Message);
         Assert.Throws<BadInputException>(() => PermutohedralLattice.Build(new float[9], 1, 9));
+        e = Assert.Throws<BadInputException>(() => PermutohedralLattice.Build(new[] { 0f, 0f, 1e6f, 0f }, 2, 2));
+        Assert.Contains("too large for the lattice (point 1)", e.Message);
         var lattice = PermutohedralLattice.Build(new float[8], 4, 2);
         Assert.Throws<BadInputException>(() => lattice.Filter(new float[3], new float[3], 1));
+    }
+
+    [Fact]
+    public void NormalisationShortcutEqualsFilteringOnes()
+    {
+        var lattice = PermutohedralLattice.Build(Features(5), N, 5);
+        var expected = new float[N];
+        lattice.Filter(Enumerable.Repeat(1f, N).ToArray(), expected, 1);
+        Assert.Equal(expected, lattice.FilterOnes());
     }
 
     /// <summary>Positions over σ_xy and, for d = 5, an image of colour blocks over σ_rgb, as the CRF's kernels build them.</summary>
