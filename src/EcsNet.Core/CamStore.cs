@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.Json;
 using EcsNet.Data;
 
@@ -8,43 +7,44 @@ namespace EcsNet.Core;
 /// Saved CAMs, one pair of files per image: <c>&lt;id&gt;.npy</c> — NumPy float16 array [K, H, W] of the present
 /// classes' maps (compact: absent classes are not stored; numpy.load reads it) — and <c>&lt;id&gt;.json</c>
 /// with <c>{"classes": [...], "height": H, "width": W}</c> giving the VOC class index of each of the K maps.
+/// <see cref="Read(string, string, IReadOnlySet{int}?)"/> also takes CAMs from other tools: an <c>&lt;id&gt;.npy</c>
+/// float16/32/64 array [20, H, W] (channel c−1 = class c, normalised to [0, 1]) without a .json, for which
+/// the image's classes must be given.
 /// </summary>
 public static class CamStore
 {
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
     public static void Write(string dir, string id, CamMaps cams)
     {
         Directory.CreateDirectory(dir);
-        int k = cams.Classes.Count, n = cams.Height * cams.Width;
-        var header = $"{{'descr': '<f2', 'fortran_order': False, 'shape': ({k}, {cams.Height}, {cams.Width}), }}";
-        int total = 10 + header.Length + 1;
-        int pad = (64 - total % 64) % 64;
-        header = header + new string(' ', pad) + "\n";
-        var npy = Path.Combine(dir, id + ".npy");
-        using (var fs = File.Create(npy))
-        using (var w = new BinaryWriter(fs))
-        {
-            w.Write(new byte[] { 0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y', 1, 0 });
-            w.Write((ushort)header.Length);
-            w.Write(Encoding.ASCII.GetBytes(header));
-            var buf = new byte[n * 2];
-            for (int c = 0; c < k; c++)
-            {
-                var map = cams.Maps[c];
-                for (int i = 0; i < n; i++)
-                    BitConverter.TryWriteBytes(buf.AsSpan(i * 2), (Half)map[i]);
-                w.Write(buf);
-            }
-        }
+        int n = cams.Height * cams.Width;
+        var all = new float[cams.Classes.Count * n];
+        for (int k = 0; k < cams.Classes.Count; k++)
+            cams.Maps[k].AsSpan().CopyTo(all.AsSpan(k * n, n));
+        NpyFile.WriteHalf(Path.Combine(dir, id + ".npy"), all, cams.Classes.Count, cams.Height, cams.Width);
         File.WriteAllText(Path.Combine(dir, id + ".json"),
             JsonSerializer.Serialize(new CamHeader(cams.Classes.ToArray(), cams.Height, cams.Width), Json));
     }
 
-    public static CamMaps Read(string dir, string id)
+    /// <param name="classes">The image's classes, needed only for a 20-channel file without a .json.</param>
+    public static CamMaps Read(string dir, string id, IReadOnlySet<int>? classes = null)
     {
         var npy = Path.Combine(dir, id + ".npy");
         var json = Path.Combine(dir, id + ".json");
         if (!File.Exists(npy)) throw new BadInputException(npy, "CAM file is missing");
-        if (!File.Exists(json)) throw new BadInputException(json, "CAM class list is missing");
+        var array = NpyFile.Read(npy);
+        if (!File.Exists(json))
+        {
+            if (classes is null)
+                throw new BadInputException(json, "CAM class list is missing");
+            if (array.Shape.Length != 3 || array.Shape[0] != VocClasses.Foreground)
+                throw new BadInputException(npy, $"CAM shape ({string.Join(", ", array.Shape)}) is not (20, H, W) and there is no {id}.json class list");
+            int plane = array.Shape[1] * array.Shape[2];
+            var ordered = classes.Order().ToArray();
+            return new CamMaps(array.Shape[1], array.Shape[2], ordered,
+                ordered.Select(c => array.Data.AsSpan((c - 1) * plane, plane).ToArray()).ToArray());
+        }
         CamHeader meta;
         try
         {
@@ -54,33 +54,14 @@ public static class CamStore
         {
             throw new BadInputException(json, $"unreadable CAM class list ({e.Message})");
         }
-        var bytes = File.ReadAllBytes(npy);
-        if (bytes.Length < 10 || bytes[0] != 0x93 || bytes[1] != (byte)'N')
-            throw new BadInputException(npy, "not a NumPy .npy file");
-        int headerLen = BitConverter.ToUInt16(bytes, 8);
-        var header = Encoding.ASCII.GetString(bytes, 10, headerLen);
         int k = meta.Classes.Length, n = meta.Height * meta.Width;
-        bool half = header.Contains("'<f2'");
-        bool single = header.Contains("'<f4'");
-        if (!half && !single)
-            throw new BadInputException(npy, $"expected float16 or float32 data, header says {header.Trim()}");
-        if (!header.Contains($"({k}, {meta.Height}, {meta.Width})"))
-            throw new BadInputException(npy, $"shape does not match {json}: expected ({k}, {meta.Height}, {meta.Width}), header says {header.Trim()}");
-        int offset = 10 + headerLen, width = half ? 2 : 4;
-        if (bytes.Length < offset + (long)k * n * width)
-            throw new BadInputException(npy, "file is truncated");
+        if (array.Shape.Length != 3 || array.Shape[0] != k || array.Shape[1] != meta.Height || array.Shape[2] != meta.Width)
+            throw new BadInputException(npy, $"shape ({string.Join(", ", array.Shape)}) does not match {json}: expected ({k}, {meta.Height}, {meta.Width})");
         var maps = new float[k][];
         for (int c = 0; c < k; c++)
-        {
-            var m = maps[c] = new float[n];
-            int baseOff = offset + c * n * width;
-            for (int i = 0; i < n; i++)
-                m[i] = half ? (float)BitConverter.ToHalf(bytes, baseOff + i * 2) : BitConverter.ToSingle(bytes, baseOff + i * 4);
-        }
+            maps[c] = array.Data.AsSpan(c * n, n).ToArray();
         return new CamMaps(meta.Height, meta.Width, meta.Classes, maps);
     }
-
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     private sealed record CamHeader(int[] Classes, int Height, int Width);
 }

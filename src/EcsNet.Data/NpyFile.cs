@@ -72,9 +72,9 @@ public static partial class NpyFile
         long count = shape.Aggregate(1L, (a, b) => a * b);
         var payload = bytes[(start + headerLength)..];
         string type = descr.Groups[1].Value;
-        int size = type switch { "<f4" => 4, "<f8" => 8, "|u1" or "<u1" => 1, _ => 0 };
+        int size = type switch { "<f4" => 4, "<f8" => 8, "<f2" => 2, "|u1" or "<u1" => 1, _ => 0 };
         if (size == 0)
-            throw new BadInputException(subject, $"unsupported dtype '{type}' (expected float32, float64 or uint8, little-endian)");
+            throw new BadInputException(subject, $"unsupported dtype '{type}' (expected float16, float32, float64 or uint8, little-endian)");
         if (payload.Length < count * size)
             throw new BadInputException(subject, $"holds {payload.Length} data bytes, shape ({string.Join(", ", shape)}) of '{type}' needs {count * size}");
         if (count > Array.MaxLength)
@@ -85,6 +85,10 @@ public static partial class NpyFile
         {
             case 4:
                 MemoryMarshal.Cast<byte, float>(payload[..(int)(count * 4)]).CopyTo(data);
+                break;
+            case 2:
+                var halves = MemoryMarshal.Cast<byte, Half>(payload[..(int)(count * 2)]);
+                for (int i = 0; i < data.Length; i++) data[i] = (float)halves[i];
                 break;
             case 8:
                 var doubles = MemoryMarshal.Cast<byte, double>(payload[..(int)(count * 8)]);
@@ -100,6 +104,14 @@ public static partial class NpyFile
     /// <summary>Writes a float32 array of the given shape.</summary>
     public static void Write(string path, ReadOnlySpan<float> data, params int[] shape) =>
         WriteRaw(path, "<f4", MemoryMarshal.AsBytes(data), data.Length, shape);
+
+    /// <summary>Writes a float16 array of the given shape (half the size of float32; for stored CAMs).</summary>
+    public static void WriteHalf(string path, ReadOnlySpan<float> data, params int[] shape)
+    {
+        var halves = new Half[data.Length];
+        for (int i = 0; i < data.Length; i++) halves[i] = (Half)data[i];
+        WriteRaw(path, "<f2", MemoryMarshal.AsBytes(halves.AsSpan()), data.Length, shape);
+    }
 
     /// <summary>Writes a uint8 array of the given shape.</summary>
     public static void Write(string path, ReadOnlySpan<byte> data, params int[] shape) =>
