@@ -47,6 +47,7 @@ public sealed class SegStage : IPipelineStage
     {
         var dir = context.StageDir(Name);
         var config = context.Config;
+        var crf = CrfFor(config);
         var labelDir = Path.Combine(context.StageDir(Source), LabelsFolder);
         var train = VocDataset.Open(context.VocRoot, context.TrainSplit);
         var runDir = Path.Combine(dir, "run");
@@ -57,7 +58,6 @@ public sealed class SegStage : IPipelineStage
             throw new OperationCanceledException("segmentation training stopped before the last step");
         double trainSeconds = sw.Elapsed.TotalSeconds;
 
-        var crf = CrfFor(config);
         using var model = LoadModel(config, runDir);
         var val = VocDataset.Open(context.VocRoot, context.ValSplit);
         var overlays = val.Samples.Take(OverlayCount).Select(s => s.Id).ToHashSet();
