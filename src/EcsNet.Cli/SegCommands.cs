@@ -27,6 +27,7 @@ public static class SegCommands
         var split = new Option<string>("--split") { Description = "Split to train on (train, train_aug, or an id-list file).", DefaultValueFactory = _ => "train" };
         var backbone = new Option<BackboneKind?>("--backbone") { Description = "small, resnet38 (dilated head) or vgg16 (DeepLab-v1 LargeFOV)." };
         var weights = new Option<string?>("--weights") { Description = "ImageNet weights file of the trunk (PyTorch state dict or safetensors)." };
+        var trunkFrom = new Option<string?>("--trunk-from") { Description = "Start the trunk from a train-cam run's trained trunk instead of ImageNet weights (CPU runs without ImageNet weights; same trunk kind)." };
         var epochs = new Option<int?>("--epochs") { Description = "Epochs (SPEC §5: 20)." };
         var crop = new Option<int?>("--crop") { Description = "Crop size (SPEC §5: 321)." };
         var batch = new Option<int?>("--batch") { Description = "Batch (SPEC §5: 10)." };
@@ -36,7 +37,7 @@ public static class SegCommands
         var output = new Option<string>("--out") { Description = "Run folder: checkpoints, train-log.jsonl, TensorBoard events, experiment.json.", Required = true };
         var cmd = new Command("train-seg", "Train the segmentation network (DeepLab) on pseudo labels; resumes from the run's last checkpoint.")
         {
-            voc, labels, split, backbone, weights, epochs, crop, batch, seed, threads, onBad, output, CamCommands.ConfigOption, CamCommands.SetOption,
+            voc, labels, split, backbone, weights, trunkFrom, epochs, crop, batch, seed, threads, onBad, output, CamCommands.ConfigOption, CamCommands.SetOption,
         };
         cmd.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
         {
@@ -52,14 +53,17 @@ public static class SegCommands
                     BatchSize = parse.GetValue(batch) ?? config.Seg.BatchSize,
                     Seed = parse.GetValue(seed) ?? config.Seg.Seed,
                     Threads = parse.GetValue(threads) ?? config.Seg.Threads,
+                    TrunkFromCam = parse.GetValue(trunkFrom) is not null || config.Seg.TrunkFromCam,
                 },
             };
+            if (config.Seg.TrunkFromCam && parse.GetValue(trunkFrom) is null)
+                throw new BadInputException("seg.trunkFromCam", "is set, so --trunk-from must name the train-cam run");
             // Weak training: the split's masks are never opened (VocOptions.Masks stays None).
             var dataset = VocDataset.Open(parse.GetValue(voc)!, parse.GetValue(split)!, new VocOptions { OnBadSample = parse.GetValue(onBad) });
             if (dataset.Skipped.Count > 0)
                 io.Err.WriteLine($"skipped {dataset.Skipped.Count} bad sample(s):{Environment.NewLine}  " + string.Join(Environment.NewLine + "  ", dataset.Skipped));
             var result = await Progress.Run(io, "train-seg", (report, ct2) =>
-                SegStage.Train(config, dataset, parse.GetValue(labels)!, parse.GetValue(output)!, new Progress<SegStepReport>(r =>
+                SegStage.Train(config, dataset, parse.GetValue(labels)!, parse.GetValue(output)!, parse.GetValue(trunkFrom), new Progress<SegStepReport>(r =>
                     report(r.Step, r.MaxSteps, $"epoch {r.Epoch + 1} lr {r.LearningRate:G3} loss {r.Loss:F4}")), ct2), ct);
             io.Console.MarkupLine($"trained {result.Steps}/{result.MaxSteps} steps (last loss {result.LastLoss:F4}); checkpoint [bold]{Markup.Escape(result.Checkpoint)}[/]");
             return EcsNetCli.ExitOk;

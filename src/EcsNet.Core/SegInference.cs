@@ -87,6 +87,8 @@ public static class SegInference
         IProgress<(int Done, int Total)>? progress = null, CancellationToken ct = default)
     {
         var sw = Stopwatch.StartNew();
+        if (options.Threads > 0)
+            torch.set_num_threads(options.Threads);
         Directory.CreateDirectory(outDir);
         int done = 0;
         foreach (var sample in dataset.Samples)

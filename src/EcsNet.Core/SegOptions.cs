@@ -32,6 +32,14 @@ public sealed record SegOptions
     /// </summary>
     public string? Weights { get; init; }
 
+    /// <summary>
+    /// Start the trunk from the trained CAM network's trunk (the pipeline's RUN/cam/run, or train-seg
+    /// --trunk-from) instead of ImageNet weights. Not the paper's recipe (DeepLab starts from ImageNet): it is for
+    /// CPU runs without ImageNet weights, where the CAM trunk — trained on the same images with image-level labels
+    /// only, so no extra supervision — is the only pretrained trunk there is. Needs the same trunk kind.
+    /// </summary>
+    public bool TrunkFromCam { get; init; }
+
     /// <summary>Output classes (VOC: background + 20).</summary>
     public int Classes { get; init; } = VocClasses.Count;
 

@@ -36,7 +36,11 @@ public sealed class SegStage : IPipelineStage
 
     public string Name => StageName;
     public string Title => $"DeepLab on {Source} pseudo labels, val";
-    public IReadOnlyList<string> DependsOn => new[] { Source };
+    /// <summary>
+    /// The label source, and the CAM stage (whose trunk <see cref="SegOptions.TrunkFromCam"/> may start from; every
+    /// pipeline that reaches this stage has run it, since the random walk reads its CAMs).
+    /// </summary>
+    public IReadOnlyList<string> DependsOn => new[] { Source, CamStage.StageName }.Distinct().ToArray();
 
     public object Options(ExperimentConfig c) => new
     {
@@ -52,7 +56,8 @@ public sealed class SegStage : IPipelineStage
         var train = VocDataset.Open(context.VocRoot, context.TrainSplit);
         var runDir = Path.Combine(dir, "run");
         var sw = Stopwatch.StartNew();
-        var result = Train(config, train, labelDir, runDir, new Progress<SegStepReport>(r =>
+        var camRun = config.Seg.TrunkFromCam ? Path.Combine(context.StageDir(CamStage.StageName), "run") : null;
+        var result = Train(config, train, labelDir, runDir, camRun, new Progress<SegStepReport>(r =>
             context.Progress?.Invoke("seg: train", r.Step, r.MaxSteps, $"loss {r.Loss:F3}")), ct);
         if (!result.Completed)
             throw new OperationCanceledException("segmentation training stopped before the last step");
@@ -94,10 +99,11 @@ public sealed class SegStage : IPipelineStage
     /// <summary>
     /// Trains on <paramref name="dataset"/>'s images with the pseudo labels in <paramref name="labelDir"/> into
     /// <paramref name="runDir"/>, resuming from its last checkpoint. The trunk starts from the ImageNet weights of
-    /// <see cref="SegOptions.WeightsFor"/> when there are any.
+    /// <see cref="SegOptions.WeightsFor"/> when there are any, or from the trunk of the CAM network in
+    /// <paramref name="camRun"/> (a train-cam run or checkpoint folder) when that is given.
     /// </summary>
     public static SegTrainingResult Train(ExperimentConfig config, VocDataset dataset, string labelDir, string runDir,
-        IProgress<SegStepReport>? progress = null, CancellationToken ct = default)
+        string? camRun = null, IProgress<SegStepReport>? progress = null, CancellationToken ct = default)
     {
         var seg = config.Seg;
         seg.Validate();
@@ -106,11 +112,29 @@ public sealed class SegStage : IPipelineStage
         File.WriteAllText(Path.Combine(runDir, ConfigFileName), JsonSerializer.Serialize(config, ConfigJson.Options));
         torch.manual_seed(seg.Seed);
         using var model = CreateModel(config);
-        var weights = seg.WeightsFor(config);
-        if (weights is not null)
+        var weights = camRun is null ? seg.WeightsFor(config) : null;
+        if (camRun is not null)
+            CopyCamTrunk(model, camRun);
+        else if (weights is not null)
             PretrainedWeights.Load(model.Trunk, weights);
-        using var trainer = new SegTrainer(model, seg, runDir, pretrained: weights is not null);
+        using var trainer = new SegTrainer(model, seg, runDir, pretrained: weights is not null || camRun is not null);
         return trainer.Train(data, progress, ct);
+    }
+
+    /// <summary>Copies the trunk of a trained CAM network (run or checkpoint folder) into the segmentation trunk.</summary>
+    public static void CopyCamTrunk(DeepLab model, string camRun)
+    {
+        var runConfig = File.Exists(Path.Combine(camRun, CamStage.ConfigFileName)) ? camRun
+            : Path.GetDirectoryName(Path.GetDirectoryName(Path.GetFullPath(camRun))) ?? camRun;   // RUN/checkpoints/step-N → RUN
+        var camConfig = CamStage.LoadRunConfig(runConfig);
+        if (camConfig.Backbone != model.Trunk.Kind)
+            throw new BadInputException(camRun, $"CAM network has a {camConfig.Backbone} trunk, the segmentation network a {model.Trunk.Kind} trunk; seg.trunkFromCam needs the same kind");
+        using var cam = CamStage.CreateModel(camConfig);
+        Checkpoints.LoadWeights(cam, camRun);
+        var source = cam.Trunk.state_dict();
+        using var _ = torch.no_grad();
+        foreach (var (name, t) in model.Trunk.state_dict())
+            t.copy_(source[name]);
     }
 
     /// <summary>Reads the experiment a train-seg run was trained with.</summary>

@@ -69,7 +69,8 @@ public sealed class SegTrainer : IDisposable
         var schedule = new PolySchedule(options.LearningRate, maxSteps, options.PolyPower);
         int step = Checkpoints.Resume(runDir, options.Seed, model, optimizer);
         string? lastCheckpoint = step > 0 ? Checkpoints.Latest(runDir) : null;
-        using var log = new StreamWriter(Path.Combine(runDir, "train-log.jsonl"), append: true);
+        // Flushed per line, so a crash or a kill keeps the log of every finished step.
+        using var log = new StreamWriter(Path.Combine(runDir, "train-log.jsonl"), append: true) { AutoFlush = true };
         var tb = torch.utils.tensorboard.SummaryWriter(Path.Combine(runDir, "tensorboard"));
         int stepsThisRun = 0;
         double lastLoss = double.NaN;

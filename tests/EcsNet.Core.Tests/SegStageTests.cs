@@ -12,10 +12,10 @@ public class SegStageTests : IDisposable
         if (Directory.Exists(dir)) Directory.Delete(dir, true);
     }
 
-    /// <summary>Stands in for the random-walk stage: its "pseudo labels" are the train masks (test only).</summary>
-    private sealed class MaskCopyStage : IPipelineStage
+    /// <summary>Stands in for the random-walk (or CAM) stage: its "pseudo labels" are the train masks (test only).</summary>
+    private sealed class MaskCopyStage(string name = SegStage.DefaultSource) : IPipelineStage
     {
-        public string Name => SegStage.DefaultSource;
+        public string Name => name;
         public string Title => "test labels";
         public IReadOnlyList<string> DependsOn => Array.Empty<string>();
         public object Options(ExperimentConfig config) => new { };
@@ -45,7 +45,7 @@ public class SegStageTests : IDisposable
     {
         var synth = SyntheticVoc.Generate(Path.Combine(dir, "voc"), new SynthOptions { TrainImages = 6, ValImages = 4, Size = 48, Seed = 5 });
         var run = Path.Combine(dir, "run");
-        var pipeline = new Pipeline(new IPipelineStage[] { new MaskCopyStage(), new SegStage() });
+        var pipeline = new Pipeline(new IPipelineStage[] { new MaskCopyStage(CamStage.StageName), new MaskCopyStage(), new SegStage() });
         var context = new PipelineContext(Tiny, synth.Root, "train", "val", run);
         var outcomes = pipeline.Run(context);
         var seg = outcomes.Single(o => o.Stage == SegStage.StageName);
@@ -74,6 +74,7 @@ public class SegStageTests : IDisposable
         var synth = SyntheticVoc.Generate(Path.Combine(dir, "voc2"), new SynthOptions { TrainImages = 2, ValImages = 1, Size = 32, Seed = 6 });
         var pipeline = new Pipeline(new IPipelineStage[] { new SegStage { Source = CamStage.StageName } });
         Assert.Equal(new[] { "cam" }, pipeline.Stages[0].DependsOn);
+        Assert.Equal(new[] { "rw", "cam" }, new SegStage().DependsOn);
         var e = Assert.Throws<BadInputException>(() => pipeline.Run(new PipelineContext(Tiny, synth.Root, "train", "val", Path.Combine(dir, "run2"))));
         Assert.Contains("needs the output of stage 'cam'", e.Message);
     }
@@ -84,7 +85,7 @@ public class SegStageTests : IDisposable
         var synth = SyntheticVoc.Generate(Path.Combine(dir, "voc3"), new SynthOptions { TrainImages = 2, ValImages = 1, Size = 32, Seed = 7 });
         var run = Path.Combine(dir, "run3");
         var config = Tiny with { Seg = Tiny.Seg with { Crf = true, ScoreTrain = false } };
-        var pipeline = new Pipeline(new IPipelineStage[] { new MaskCopyStage(), new SegStage() });
+        var pipeline = new Pipeline(new IPipelineStage[] { new MaskCopyStage(CamStage.StageName), new MaskCopyStage(), new SegStage() });
         var e = Assert.Throws<BadInputException>(() => pipeline.Run(new PipelineContext(config, synth.Root, "train", "val", run)));
         Assert.Equal("seg.crf", e.Subject);
 
@@ -92,10 +93,39 @@ public class SegStageTests : IDisposable
         int calls = 0;
         var withCrf = new Pipeline(new IPipelineStage[]
         {
-            new MaskCopyStage(),
-            new SegStage { Crf = (img, p, k) => { Interlocked.Increment(ref calls); return p; } },
+            new MaskCopyStage(CamStage.StageName),
+            new SegStage { Source = CamStage.StageName, Crf = (img, p, k) => { Interlocked.Increment(ref calls); return p; } },
         });
         withCrf.Run(new PipelineContext(config, synth.Root, "train", "val", run));
         Assert.Equal(1, calls);
+    }
+
+    [Fact]
+    public void TrunkFromCamCopiesTheCamNetworksTrunk()
+    {
+        var synth = SyntheticVoc.Generate(Path.Combine(dir, "voc4"), new SynthOptions { TrainImages = 2, ValImages = 1, Size = 32, Seed = 8 });
+        var camRun = Path.Combine(dir, "cam-run");
+        var camConfig = ExperimentConfig.SmallCpu with
+        {
+            CamTraining = ExperimentConfig.SmallCpu.CamTraining with { Epochs = 1, BatchSize = 2, Crop = 32, WarmupSteps = 0 },
+            Augment = ExperimentConfig.SmallCpu.Augment with { LongEdgeMin = 28, LongEdgeMax = 36, CropSize = 32 },
+        };
+        CamStage.Train(camConfig, VocDataset.Open(synth.Root, "train"), camRun);
+        using var cam = CamStage.CreateModel(camConfig);
+        Checkpoints.LoadWeights(cam, camRun);
+
+        using var seg = SegStage.CreateModel(Tiny);
+        SegStage.CopyCamTrunk(seg, camRun);
+        var expected = cam.Trunk.state_dict();
+        foreach (var (name, t) in seg.Trunk.state_dict())
+            Assert.True(t.equal(expected[name]).all().item<bool>(), name);
+        // A checkpoint folder works too.
+        using var seg2 = SegStage.CreateModel(Tiny);
+        SegStage.CopyCamTrunk(seg2, Checkpoints.Latest(camRun)!);
+        Assert.True(seg2.Trunk.parameters().First().equal(cam.Trunk.parameters().First()).all().item<bool>());
+
+        using var vgg = SegStage.CreateModel(Tiny with { Seg = Tiny.Seg with { Backbone = BackboneKind.Vgg16 } });
+        var e = Assert.Throws<BadInputException>(() => SegStage.CopyCamTrunk(vgg, camRun));
+        Assert.Contains("needs the same kind", e.Message);
     }
 }
