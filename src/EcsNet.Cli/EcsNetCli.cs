@@ -24,6 +24,8 @@ public static class EcsNetCli
         yield return EvalCommand.Build(io);
         foreach (var c in CamCommands.Build(io))
             yield return c;
+        foreach (var c in SegCommands.Build(io))
+            yield return c;
         foreach (var c in PipelineCommands.Build(io))
             yield return c;
         yield return CrfCommand.Build(io);

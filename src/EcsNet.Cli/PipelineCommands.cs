@@ -15,6 +15,7 @@ public static class PipelineCommands
         new CrfStage(),
         new AffinityStage(),
         new RandomWalkStage(),
+        new SegStage { Crf = (image, probs, labels) => DenseCrf.Infer(image, probs, labels) },
     });
 
     public static IEnumerable<Command> Build(CliIo io)

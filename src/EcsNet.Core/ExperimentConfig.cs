@@ -48,6 +48,9 @@ public sealed record ExperimentConfig
     /// <summary>Constant background score for CAM pseudo labels (SPEC §2: PSA 0.2).</summary>
     public double BackgroundThreshold { get; init; } = 0.2;
 
+    /// <summary>Segmentation network trained on the pseudo labels (SPEC §5: DeepLab, 321 crops, lr 0.001 poly, batch 10, 20 epochs).</summary>
+    public SegOptions Seg { get; init; } = new();
+
     /// <summary>The plain CAM baseline (paper Table 4, first row) with the other options of <paramref name="cam"/>.</summary>
     public static EcsNetOptions CamBaselineOf(EcsNetOptions cam) =>
         cam with { Method = CamMethod.Cam, UseCe = false, Overlay = false, Beta = 1.0, RefineClassification = false };
@@ -68,5 +71,13 @@ public sealed record ExperimentConfig
         Augment = new AugmentOptions { LongEdgeMin = 112, LongEdgeMax = 160, CropSize = 128 },
         Affinity = new AffinityNetOptions { CropSize = 128, BatchSize = 8, Epochs = 6 },
         AffinityTrunkFromCam = true,
+        // From scratch on 128-px synthetic images: a larger lr than DeepLab's fine-tuning rate, a smaller head
+        // dilation (SegOptions.HeadDilation's default for the small trunk), loss on the crop's grid.
+        Seg = new SegOptions
+        {
+            Crop = 112, BatchSize = 8, Epochs = 6, LearningRate = 0.01, HeadDropout = 0.1, FreezePretrained = false, TrunkFromCam = true,
+            LossGrid = SegLossGrid.Image, CheckpointEvery = 50, Scales = new[] { 0.75, 1.0, 1.25 },
+            Augment = new AugmentOptions { LongEdgeMin = 96, LongEdgeMax = 160, CropSize = 112 },
+        },
     };
 }
