@@ -56,7 +56,7 @@ public static class PipelineCommands
         var seed = new Option<int>("--seed") { Description = "Seed of the synthetic set.", DefaultValueFactory = _ => 1 };
         var cmd = new Command("demo", "The embedded default: generate a synthetic VOC-layout set and run the whole pipeline on it with the small CPU trunk.")
         {
-            output, images, val, seed, Stages, Force, CamCommands.ConfigOption, CamCommands.SetOption,
+            output, images, val, seed, Train, Val, Stages, Force, CamCommands.ConfigOption, CamCommands.SetOption,
         };
         cmd.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
         {

@@ -105,3 +105,26 @@ public class CamVerbTests
         Assert.Contains("recomputed: its inputs or options changed", fourth.Out);
     }
 }
+
+/// <summary>The README's main command at toy size: every stage runs and the table is printed.</summary>
+[Collection(CliCollection.Name)]
+public class DemoVerbTests
+{
+    [Fact]
+    public async Task DemoRunsEveryStageAndPrintsTheTable()
+    {
+        using var dir = new TempDir();
+        var r = await Ecsnet.Run("demo", "--out", dir.Path, "--images", "8", "--val", "2", "--set",
+            "camTraining.epochs=1", "camTraining.batchSize=4", "camTraining.crop=96", "camInference.scales=[1.0]",
+            "augment.longEdgeMin=96", "augment.longEdgeMax=128", "affinity.cropSize=96", "affinity.batchSize=4", "affinity.epochs=1",
+            "seg.epochs=1", "seg.batchSize=4", "seg.crop=96", "seg.scales=[1.0]");
+        Assert.True(r.Exit == 0, r.ToString());
+        foreach (var stage in new[] { "cam", "crf", "aff", "rw", "seg" })
+        {
+            Assert.Contains($"stage {stage}: new", r.Out);
+            Assert.True(File.Exists(Path.Combine(dir.Path, "run", stage, "manifest.json")), stage);
+        }
+        Assert.Contains("stage-by-stage mIoU", r.Out);
+        Assert.NotEmpty(Directory.GetFiles(Path.Combine(dir.Path, "run", "seg", "val"), "*.png"));
+    }
+}
