@@ -38,58 +38,12 @@ public static class EvalCommand
     /// <summary>The score of a prediction folder and the number of images scored.</summary>
     public sealed record EvalResult(SegmentationScore Score, int Images);
 
-    /// <summary>
-    /// Accumulates one confusion matrix over every id of the split. Every prediction must exist and have its
-    /// ground truth's size; the first that does not stops the run with an error naming it.
-    /// </summary>
+    /// <summary>One confusion matrix over every id of the split (<see cref="LabelEvaluation.Score"/>).</summary>
     public static EvalResult Evaluate(string vocRoot, string split, string predDir, string maskFolder, CancellationToken ct)
     {
-        if (!Directory.Exists(predDir))
-            throw new BadInputException(predDir, "prediction folder not found");
-        var dataset = VocDataset.Open(vocRoot, split, new VocOptions
-        {
-            Masks = MaskUse.Required, MaskFolder = maskFolder, ReadAnnotations = false, VerifyImages = false,
-        });
-        foreach (var s in dataset.Samples)
-        {
-            var path = PredictionPath(predDir, s.Id);
-            if (!File.Exists(path))
-                throw new BadInputException(path, $"missing prediction for id '{s.Id}'");
-        }
-
-        // Parallel over images, one matrix per worker; errors are kept per image so the one reported is
-        // always the first in split order, whatever the thread timing.
-        var total = new ConfusionMatrix();
-        var errors = new BadInputException?[dataset.Count];
-        var gate = new object();
-        Parallel.For(0, dataset.Count, new ParallelOptions { CancellationToken = ct },
-            () => new ConfusionMatrix(),
-            (i, _, local) =>
-            {
-                var sample = dataset.Samples[i];
-                var path = PredictionPath(predDir, sample.Id);
-                try
-                {
-                    var prediction = ImageCodec.ReadLabelPng(path);
-                    var truth = dataset.LoadMask(sample.Id);
-                    if (prediction.Width != truth.Width || prediction.Height != truth.Height)
-                        throw new BadInputException(path,
-                            $"prediction is {prediction.Width}x{prediction.Height} but ground truth {sample.MaskPath} is {truth.Width}x{truth.Height}");
-                    local.Add(prediction, truth);
-                }
-                catch (BadInputException e)
-                {
-                    errors[i] = e;
-                }
-                return local;
-            },
-            local => { lock (gate) total.Merge(local); });
-        if (errors.FirstOrDefault(e => e is not null) is { } first)
-            throw first;
-        return new EvalResult(total.Score(), dataset.Count);
+        var (score, images) = LabelEvaluation.Score(vocRoot, split, predDir, maskFolder, ct);
+        return new EvalResult(score, images);
     }
-
-    private static string PredictionPath(string predDir, string id) => Path.Combine(predDir, id + ".png");
 
     private static void Print(CliIo io, EvalResult r)
     {

@@ -2,35 +2,70 @@ using EcsNet.Data;
 
 namespace EcsNet.Core;
 
-/// <summary>Scores a folder of label PNGs (named by id) against a split's ground-truth masks, when it has them.</summary>
+/// <summary>
+/// Scores a folder of label PNGs (named by id, palette or grey) against a split's ground-truth masks: one
+/// confusion matrix over the split. The one implementation behind `ecsnet eval` and every stage's mIoU.
+/// </summary>
 public static class LabelEvaluation
 {
-    public static bool HasMasks(string vocRoot, string split)
+    public static bool HasMasks(string vocRoot, string split, string maskFolder = VocLayout.SegmentationMasks)
     {
-        var ds = VocDataset.Open(vocRoot, split, new VocOptions { Masks = MaskUse.IfPresent, ReadAnnotations = false, VerifyImages = false });
+        var ds = VocDataset.Open(vocRoot, split, new VocOptions { Masks = MaskUse.IfPresent, MaskFolder = maskFolder, ReadAnnotations = false, VerifyImages = false });
         return ds.Samples.All(s => s.MaskPath is not null);
     }
 
     /// <summary>The score, or null when some image of the split has no mask.</summary>
-    public static SegmentationScore? TryScore(string vocRoot, string split, string labelDir)
+    public static SegmentationScore? TryScore(string vocRoot, string split, string labelDir) =>
+        HasMasks(vocRoot, split) ? Score(vocRoot, split, labelDir).Score : null;
+
+    /// <summary>
+    /// Every prediction must exist and have its ground truth's size; the first that does not (in split order,
+    /// whatever the thread timing) stops the run with an error naming it.
+    /// </summary>
+    public static (SegmentationScore Score, int Images) Score(string vocRoot, string split, string predDir,
+        string maskFolder = VocLayout.SegmentationMasks, CancellationToken ct = default)
     {
-        var ds = VocDataset.Open(vocRoot, split, new VocOptions { Masks = MaskUse.IfPresent, ReadAnnotations = false, VerifyImages = false });
-        if (ds.Samples.Any(s => s.MaskPath is null))
-            return null;
-        var total = new ConfusionMatrix();
-        var gate = new object();
-        Parallel.ForEach(ds.Samples, () => new ConfusionMatrix(), (sample, _, local) =>
+        if (!Directory.Exists(predDir))
+            throw new BadInputException(predDir, "prediction folder not found");
+        var dataset = VocDataset.Open(vocRoot, split, new VocOptions
         {
-            var path = Path.Combine(labelDir, sample.Id + ".png");
+            Masks = MaskUse.Required, MaskFolder = maskFolder, ReadAnnotations = false, VerifyImages = false,
+        });
+        foreach (var s in dataset.Samples)
+        {
+            var path = PredictionPath(predDir, s.Id);
             if (!File.Exists(path))
-                throw new BadInputException(path, $"missing label map for id '{sample.Id}'");
-            var prediction = ImageCodec.ReadLabelPng(path);
-            var truth = ImageCodec.ReadLabelPng(sample.MaskPath!);
-            if (prediction.Width != truth.Width || prediction.Height != truth.Height)
-                throw new BadInputException(path, $"label map is {prediction.Width}x{prediction.Height}, mask {sample.MaskPath} is {truth.Width}x{truth.Height}");
-            local.Add(prediction, truth);
-            return local;
-        }, local => { lock (gate) total.Merge(local); });
-        return total.Score();
+                throw new BadInputException(path, $"missing prediction for id '{s.Id}'");
+        }
+        var total = new ConfusionMatrix();
+        var errors = new BadInputException?[dataset.Count];
+        var gate = new object();
+        Parallel.For(0, dataset.Count, new ParallelOptions { CancellationToken = ct },
+            () => new ConfusionMatrix(),
+            (i, _, local) =>
+            {
+                var sample = dataset.Samples[i];
+                var path = PredictionPath(predDir, sample.Id);
+                try
+                {
+                    var prediction = ImageCodec.ReadLabelPng(path);
+                    var truth = dataset.LoadMask(sample.Id);
+                    if (prediction.Width != truth.Width || prediction.Height != truth.Height)
+                        throw new BadInputException(path,
+                            $"prediction is {prediction.Width}x{prediction.Height} but ground truth {sample.MaskPath} is {truth.Width}x{truth.Height}");
+                    local.Add(prediction, truth);
+                }
+                catch (BadInputException e)
+                {
+                    errors[i] = e;
+                }
+                return local;
+            },
+            local => { lock (gate) total.Merge(local); });
+        if (errors.FirstOrDefault(e => e is not null) is { } first)
+            throw first;
+        return (total.Score(), dataset.Count);
     }
+
+    public static string PredictionPath(string predDir, string id) => Path.Combine(predDir, id + ".png");
 }
