@@ -53,11 +53,10 @@ public static class SegCommands
                     BatchSize = parse.GetValue(batch) ?? config.Seg.BatchSize,
                     Seed = parse.GetValue(seed) ?? config.Seg.Seed,
                     Threads = parse.GetValue(threads) ?? config.Seg.Threads,
-                    TrunkFromCam = parse.GetValue(trunkFrom) is not null || config.Seg.TrunkFromCam,
+                    // Outside the pipeline there is no RUN/cam/run: the CAM trunk is used exactly when --trunk-from names one.
+                    TrunkFromCam = parse.GetValue(trunkFrom) is not null,
                 },
             };
-            if (config.Seg.TrunkFromCam && parse.GetValue(trunkFrom) is null)
-                throw new BadInputException("seg.trunkFromCam", "is set, so --trunk-from must name the train-cam run");
             // Weak training: the split's masks are never opened (VocOptions.Masks stays None).
             var dataset = VocDataset.Open(parse.GetValue(voc)!, parse.GetValue(split)!, new VocOptions { OnBadSample = parse.GetValue(onBad) });
             if (dataset.Skipped.Count > 0)
