@@ -15,7 +15,7 @@ public static class PipelineCommands
         new CrfStage(),
         new AffinityStage(),
         new RandomWalkStage(),
-        new SegStage { Crf = (image, probs, labels) => DenseCrf.Infer(image, probs, labels) },
+        new SegStage(),
     });
 
     public static IEnumerable<Command> Build(CliIo io)
@@ -110,7 +110,7 @@ public static class PipelineCommands
             table.AddRow(o.Stage, Markup.Escape(o.Title), miou, best, o.Manifest.Seconds.ToString("F0"), Markup.Escape(o.Note));
         }
         io.Console.Write(table);
-        var overlayDirs = outcomes.Select(o => Path.Combine(runDir, o.Stage, "labels", "overlays")).Where(Directory.Exists).ToList();
+        var overlayDirs = outcomes.SelectMany(o => new[] { Path.Combine(runDir, o.Stage, "labels", "overlays"), Path.Combine(runDir, o.Stage, "overlays") }).Where(Directory.Exists).ToList();
         foreach (var d in overlayDirs)
             io.Console.MarkupLine($"overlays: [bold]{Markup.Escape(d)}[/]");
     }

@@ -10,9 +10,10 @@ public static class SegCommands
 {
     /// <summary>
     /// The dense CRF used by <c>infer-seg --crf</c>: (image, probabilities [K·H·W], K) → refined probabilities.
-    /// Null until the CRF stage's <c>DenseCrf</c> is wired in; --crf then stops with a clear error.
+    /// The dense CRF (PSA defaults) used by --crf; null would make --crf stop with a clear error.
     /// </summary>
-    internal static Func<RgbImage, float[], int, float[]>? DenseCrf { get; set; }
+    internal static Func<RgbImage, float[], int, float[]>? DenseCrf { get; set; } =
+        (image, probs, labels) => EcsNet.Core.DenseCrf.Infer(image, probs, labels);
 
     public static IEnumerable<Command> Build(CliIo io)
     {
@@ -53,11 +54,10 @@ public static class SegCommands
                     BatchSize = parse.GetValue(batch) ?? config.Seg.BatchSize,
                     Seed = parse.GetValue(seed) ?? config.Seg.Seed,
                     Threads = parse.GetValue(threads) ?? config.Seg.Threads,
-                    TrunkFromCam = parse.GetValue(trunkFrom) is not null || config.Seg.TrunkFromCam,
+                    // Outside the pipeline there is no RUN/cam/run: the CAM trunk is used exactly when --trunk-from names one.
+                    TrunkFromCam = parse.GetValue(trunkFrom) is not null,
                 },
             };
-            if (config.Seg.TrunkFromCam && parse.GetValue(trunkFrom) is null)
-                throw new BadInputException("seg.trunkFromCam", "is set, so --trunk-from must name the train-cam run");
             // Weak training: the split's masks are never opened (VocOptions.Masks stays None).
             var dataset = VocDataset.Open(parse.GetValue(voc)!, parse.GetValue(split)!, new VocOptions { OnBadSample = parse.GetValue(onBad) });
             if (dataset.Skipped.Count > 0)

@@ -89,7 +89,8 @@ public sealed class SegStage : IPipelineStage
     private Func<RgbImage, float[], int, float[]>? CrfFor(ExperimentConfig config)
     {
         if (!config.Seg.Crf) return null;
-        return Crf ?? throw new BadInputException("seg.crf", "CRF post-processing was asked for but no dense CRF is wired into the seg stage");
+        var options = config.Crf with { MaxDegreeOfParallelism = 1 };
+        return Crf ?? ((image, probs, labels) => DenseCrf.Infer(image, probs, labels, options));
     }
 
     /// <summary>A fresh segmentation network for the experiment (trunk per <see cref="SegOptions.BackboneFor"/>).</summary>

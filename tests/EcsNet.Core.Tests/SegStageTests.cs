@@ -35,7 +35,7 @@ public class SegStageTests : IDisposable
     {
         Seg = ExperimentConfig.SmallCpu.Seg with
         {
-            Crop = 48, Epochs = 1, BatchSize = 2, Scales = new[] { 1.0 }, Flip = false, ScoreTrain = true,
+            Crop = 48, Epochs = 1, BatchSize = 2, Scales = new[] { 1.0 }, Flip = false, ScoreTrain = true, TrunkFromCam = false,
             Augment = ExperimentConfig.SmallCpu.Seg.Augment with { LongEdgeMin = 40, LongEdgeMax = 56 },
         },
     };
