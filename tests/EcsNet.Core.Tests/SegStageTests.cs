@@ -80,14 +80,17 @@ public class SegStageTests : IDisposable
     }
 
     [Fact]
-    public void CrfRequestedWithoutADelegateIsAClearError()
+    public void CrfRequestedRunsTheDenseCrfOrTheGivenDelegate()
     {
         var synth = SyntheticVoc.Generate(Path.Combine(dir, "voc3"), new SynthOptions { TrainImages = 2, ValImages = 1, Size = 32, Seed = 7 });
         var run = Path.Combine(dir, "run3");
         var config = Tiny with { Seg = Tiny.Seg with { Crf = true, ScoreTrain = false } };
         var pipeline = new Pipeline(new IPipelineStage[] { new MaskCopyStage(CamStage.StageName), new MaskCopyStage(), new SegStage() });
-        var e = Assert.Throws<BadInputException>(() => pipeline.Run(new PipelineContext(config, synth.Root, "train", "val", run)));
-        Assert.Equal("seg.crf", e.Subject);
+        // Without a delegate the stage runs the dense CRF with the experiment's CRF options.
+        var outcomes = pipeline.Run(new PipelineContext(config, synth.Root, "train", "val", run));
+        Assert.Equal(3, outcomes.Count);
+        Assert.Single(Directory.GetFiles(Path.Combine(run, "seg", "val"), "*.png"));
+        Directory.Delete(run, true);
 
         // With a delegate, it is used on every val image.
         int calls = 0;
