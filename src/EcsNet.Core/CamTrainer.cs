@@ -41,8 +41,8 @@ public sealed class TrainingDivergedException(int step, string? lastCheckpoint, 
 /// [r·B/N, (r+1)·B/N) of each global batch B — with the same per-position augmentation and dropout draws
 /// as single-process training — back-propagates through the sync (gradients averaged over ranks) and
 /// steps its own optimizer; all ranks resume from the same checkpoint and rank 0's weights are broadcast
-/// at start. Only rank 0 writes checkpoints, the log and TensorBoard events; logged loss terms are the
-/// averages over ranks (the global batch's). B must be divisible by N: every loss term is a mean over
+/// at start. Only rank 0 writes checkpoints, the log and TensorBoard events; logged (and reported) loss
+/// terms are the averages over ranks (the global batch's). B must be divisible by N: every loss term is a mean over
 /// images (Eq 6's |Φ| is summed over ranks, see <see cref="Losses.ReliableCrossEntropy"/>), so the average
 /// of equal shards' gradients is the global batch's gradient. With <see cref="BatchNormMode.Eval"/> the
 /// result equals single-process training up to float rounding.
@@ -156,8 +156,7 @@ public sealed class CamTrainer : IDisposable
                 tb.add_scalar("reliable_fraction", (float)terms.ReliableFraction, step);
                 tb.add_scalar("lr", (float)lr, step);
             }
-            if (IsRoot)
-                progress?.Report(new CamStepReport(step, maxSteps, epoch, lr, terms));
+            progress?.Report(new CamStepReport(step, maxSteps, epoch, lr, terms));   // every rank; the caller decides what to show
             bool stopNow = options.StopAfterSteps > 0 && stepsThisRun >= options.StopAfterSteps;
             if (step % Math.Max(1, options.CheckpointEvery) == 0 || step == maxSteps || stopNow)
                 lastCheckpoint = SaveCheckpoint(step);
