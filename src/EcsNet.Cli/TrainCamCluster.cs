@@ -322,6 +322,7 @@ internal static class TrainCamCluster
         var first = outcome.Failures.FirstOrDefault();
         io.Err.WriteLine(outcome.Failures.Count > 0
             ? $"error: data-parallel training failed: rank {first.Rank} was lost first (exit code {first.Code}{Signal(first.Code)}); " +
+              FormattableString.Invariant($"the other ranks {(outcome.AllExited ? "stopped" : "were killed")} {outcome.StopSeconds:0.0} s later; ") +
               $"the last checkpoint of rank 0 is in {Checkpoints.Latest(runDir) ?? "(none yet)"}; run the same command again to resume"
             : $"error: data-parallel training: workers did not finish (killed)");
         return EcsNetCli.ExitFailure;
@@ -338,7 +339,8 @@ internal static class TrainCamCluster
             report(step, max, parts.Length > 2 ? parts[2] : "");
     }
 
-    private sealed record Outcome(List<(int Rank, int Code)> Failures, bool AllExited);
+    /// <param name="StopSeconds">From the first failed exit to the last exit (how long the survivors took to stop).</param>
+    private sealed record Outcome(List<(int Rank, int Code)> Failures, bool AllExited, double StopSeconds);
 
     /// <summary>
     /// Waits for every child. After the first non-zero exit the others get the peer timeout plus a margin to
@@ -350,6 +352,8 @@ internal static class TrainCamCluster
         var failures = new List<(int Rank, int Code)>();
         var pending = Enumerable.Range(0, n).ToDictionary(r => workers.WaitForExitAsync(r, ct), r => r);
         DateTime? deadline = null;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        double firstFailure = 0;
         while (pending.Count > 0)
         {
             var wait = Task.WhenAny(pending.Keys);
@@ -364,7 +368,7 @@ internal static class TrainCamCluster
                         try { await task.WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None); } catch (Exception) { }
                         failures.Add((rank, workers.ExitCode(rank)));
                     }
-                    return new Outcome(failures, false);
+                    return new Outcome(failures, false, clock.Elapsed.TotalSeconds - firstFailure);
                 }
             }
             var done = await wait;
@@ -381,11 +385,13 @@ internal static class TrainCamCluster
             }
             if (workers.ExitCode(r) != 0)
             {
+                if (failures.Count == 0)
+                    firstFailure = clock.Elapsed.TotalSeconds;
                 failures.Add((r, workers.ExitCode(r)));
                 deadline ??= DateTime.UtcNow + peerTimeout + join / 4 + TimeSpan.FromSeconds(10);
             }
         }
-        return new Outcome(failures, true);
+        return new Outcome(failures, true, failures.Count > 0 ? clock.Elapsed.TotalSeconds - firstFailure : 0);
     }
 
     /// <summary>This invocation's arguments without --workers (and with a per-process thread count unless one was given).</summary>

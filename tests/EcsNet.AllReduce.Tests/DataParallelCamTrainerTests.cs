@@ -10,6 +10,7 @@ namespace EcsNet.AllReduce.Tests;
 /// The CAM trainer with in-process ranks on a loopback ring (SPEC §7): N ranks on shards of each global batch
 /// must end with the weights of single-process training on the whole batch.
 /// </summary>
+[Collection(TorchGlobalRng.Name)]
 public sealed class DataParallelCamTrainerTests(Xunit.Abstractions.ITestOutputHelper output) : IDisposable
 {
     private readonly string dir = Path.Combine(Path.GetTempPath(), "ecsnet-dpcam-" + Guid.NewGuid().ToString("N"));
@@ -72,6 +73,8 @@ public sealed class DataParallelCamTrainerTests(Xunit.Abstractions.ITestOutputHe
     }
 
     /// <summary>Each rank on its own thread with its own model (rank 0's initialisation is the reference one).</summary>
+    private readonly List<DataParallelStats?> stats = new();
+
     private async Task<float[][]> DataParallelRun(CamMethod method, int world, int batch, int steps, string run, int resumeSteps = 0)
     {
         await using var ring = await LocalRing.StartAsync(world);
@@ -88,6 +91,7 @@ public sealed class DataParallelCamTrainerTests(Xunit.Abstractions.ITestOutputHe
                     using var trainer = new CamTrainer(model, Options(batch, stop), Path.Combine(dir, run), pretrained: false, sync);
                     trainer.Train(new FakeData(12));
                     weights[r] = Weights(model);
+                    lock (stats) stats.Add(sync.LastSync);
                 }
             }
             catch (Exception e)
@@ -121,6 +125,10 @@ public sealed class DataParallelCamTrainerTests(Xunit.Abstractions.ITestOutputHe
             Assert.True(MaxAbsDiff(reference, Weights(fresh)) > 1e-3, "the weights moved");
         for (var r = 1; r < world; r++)
             Assert.Equal(0.0, MaxAbsDiff(weights[0], weights[r]));
+        foreach (var s in stats)
+            output.WriteLine($"  {s}");
+        if (method == CamMethod.Ecs)   // every layer gets a gradient: buckets start during backward
+            Assert.All(stats, s => Assert.True(s!.BucketsStartedDuringBackward > 0, $"{s.BucketsStartedDuringBackward} of {s.Buckets} buckets started during backward"));
 
         // rank 0 alone wrote the log, with the global batch's loss (the single-process one)
         var single = File.ReadAllLines(Path.Combine(dir, "single", "train-log.jsonl"));
