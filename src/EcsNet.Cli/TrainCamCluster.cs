@@ -159,7 +159,14 @@ internal static class TrainCamCluster
     }
 
     /// <summary>What rank 0 prints at the end (after <see cref="WorkerCommand.ResultPrefix"/>).</summary>
-    private sealed record RankResult(int Steps, int MaxSteps, string Checkpoint, bool Completed, int World);
+    /// <param name="Buckets">Gradient buckets of the last step, <paramref name="Overlapped"/> of them started during backward.</param>
+    /// <param name="WaitMs">Last step: all-reduce wait left after backward returned.</param>
+    private sealed record RankResult(int Steps, int MaxSteps, string Checkpoint, bool Completed, int World,
+        int Buckets, int Overlapped, double BackwardMs, double WaitMs)
+    {
+        public string SyncText => FormattableString.Invariant(
+            $"last step: {Buckets} gradient buckets, {Overlapped} started during backward; backward {BackwardMs:0} ms, all-reduce wait after it {WaitMs:0} ms");
+    }
 
     /// <summary>One rank of a job: joins the ring, trains its shards, reports a lost peer by rank.</summary>
     public static async Task<int> RunRankAsync(CliIo io, ParseResult parse, Options o, ExperimentConfig config, VocDataset dataset, string runDir, CancellationToken ct)
@@ -256,10 +263,17 @@ internal static class TrainCamCluster
             }
             if (ring.Rank == 0)
             {
-                io.Out.WriteLine(WorkerCommand.ResultPrefix + JsonSerializer.Serialize(new RankResult(result.Steps, result.MaxSteps, result.Checkpoint, result.Completed, world)));
+                var stats = sync.LastSync;
+                var summary = new RankResult(result.Steps, result.MaxSteps, result.Checkpoint, result.Completed, world,
+                    stats?.Buckets ?? 0, stats?.BucketsStartedDuringBackward ?? 0, (stats?.BackwardSeconds ?? 0) * 1e3, (stats?.WaitSeconds ?? 0) * 1e3);
+                io.Out.WriteLine(WorkerCommand.ResultPrefix + JsonSerializer.Serialize(summary));
                 io.Out.Flush();
                 if (!lines)
+                {
                     io.Console.MarkupLine($"trained {result.Steps}/{result.MaxSteps} steps on {world} ranks; checkpoint [bold]{Markup.Escape(result.Checkpoint)}[/]");
+                    if (stats is not null)
+                        io.Console.WriteLine(summary.SyncText);
+                }
             }
             await worker.LeaveAsync(CancellationToken.None);
             return EcsNetCli.ExitOk;
@@ -307,6 +321,8 @@ internal static class TrainCamCluster
             {
                 var result = JsonSerializer.Deserialize<RankResult>(line[WorkerCommand.ResultPrefix.Length..])!;
                 io.Console.MarkupLine($"trained {result.Steps}/{result.MaxSteps} steps on {n} worker processes; checkpoint [bold]{Markup.Escape(result.Checkpoint)}[/]");
+                if (result.Buckets > 0)
+                    io.Console.WriteLine(result.SyncText);
                 return EcsNetCli.ExitOk;
             }
             io.Err.WriteLine($"error: rank 0 exited without a result (run folder {runDir})");
