@@ -14,7 +14,11 @@ namespace EcsNet.AllReduce;
 /// done); whatever is left starts when backward returns.
 /// The readiness probes are forward pre-hooks, and TorchSharp runs hooks only when a layer is invoked
 /// through <c>call(x)</c> (as <c>Sequential</c> does); layers invoked with <c>forward(x)</c> directly are
-/// still synchronised correctly, but only after backward returns (no overlap for their buckets).
+/// still synchronised correctly, but only after backward returns (no overlap for their buckets). A layer
+/// whose input needs no gradient (the first layer, or one on detached features) is probed through a leaf
+/// alias of its input (<see cref="DataParallelOptions.ProbeInputsWithoutGradient"/>). Parameters of a
+/// layer that runs forward but gets no gradient in a step keep their bucket (and every later one) waiting
+/// until backward returns.
 /// Limits: parameters must be float32; every rank must give every parameter a gradient each synchronised
 /// step (a missing gradient counts as zeros and is not created); a parameter shared by two modules must
 /// not be used outside its owner (its readiness is read from the owner only).
@@ -226,8 +230,17 @@ public sealed class DataParallel : IGradientProbe, IDisposable
 
     private Tensor Probe(Tensor input, int owner)
     {
-        if (!Synchronizing || !options.OverlapWithBackward || !is_grad_enabled() || !input.requires_grad)
+        if (!Synchronizing || !options.OverlapWithBackward || !is_grad_enabled())
             return input;
+        if (!input.requires_grad)
+        {
+            // The first layer, or a layer on detached features: no gradient would ever reach a probe on this
+            // input, so the layer reads a leaf alias that asks for one (its input gradient is computed and
+            // dropped) and its parameters' readiness becomes visible.
+            if (!options.ProbeInputsWithoutGradient || !input.is_floating_point())
+                return input;
+            input = input.detach().requires_grad_(true);
+        }
         forwardsSeen[owner]++;
         return GradientReady.apply(input, this, owner);
     }

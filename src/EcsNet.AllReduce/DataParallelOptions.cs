@@ -18,6 +18,14 @@ public sealed record DataParallelOptions
     /// <summary>Start each bucket's all-reduce as soon as its gradients are final, while backward continues.</summary>
     public bool OverlapWithBackward { get; init; } = true;
 
+    /// <summary>
+    /// Also watch layers whose input needs no gradient (the first layer, layers on detached features): they
+    /// read a leaf copy of their input that requires one, so that backward reaches the readiness probe in
+    /// front of them. Costs those layers' input gradient (computed and dropped); without it their buckets,
+    /// and every bucket after them, start only when backward returns.
+    /// </summary>
+    public bool ProbeInputsWithoutGradient { get; init; } = true;
+
     /// <summary>Gradient payload on the wire (fp16 halves the bytes; see <see cref="WireCompression"/>).</summary>
     public WireCompression Compression { get; init; } = WireCompression.None;
 

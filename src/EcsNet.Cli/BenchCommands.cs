@@ -13,6 +13,7 @@ public static class BenchCommands
         bench.Subcommands.Add(BenchStepCommand.Build(io));
         bench.Subcommands.Add(BenchAllReduceCommand.Build(io));
         bench.Subcommands.Add(BenchDataParallelCommand.Build(io));
+        bench.Subcommands.Add(BenchTrainCamCommand.Build(io));
         return bench;
     }
 }

@@ -37,10 +37,13 @@ public static class CamCommands
         var threads = new Option<int?>("--threads") { Description = "LibTorch intra-op threads." };
         var onBad = new Option<OnBadSample>("--on-bad-sample") { Description = "fail (default) or skip bad training files, with a count.", DefaultValueFactory = _ => OnBadSample.Fail };
         var output = new Option<string>("--out") { Description = "Run folder: checkpoints, logs, TensorBoard events, experiment.json.", Required = true };
-        var cmd = new Command("train-cam", "Train the CAM network (ECS-Net or the CAM baseline) on image-level labels; resumes from the run's last checkpoint.")
+        var cmd = new Command("train-cam", "Train the CAM network (ECS-Net or the CAM baseline) on image-level labels; resumes from the run's last checkpoint. " +
+                                           "Data-parallel: --workers N on one machine, or --coordinator URL --world N on each rank.")
         {
             voc, split, method, backbone, weights, epochs, crop, batch, seed, threads, onBad, output, ConfigOption, SetOption,
         };
+        var cluster = new TrainCamCluster.Options();
+        cluster.AddTo(cmd);
         cmd.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
         {
             var config = Config(parse);
@@ -58,9 +61,15 @@ public static class CamCommands
                     Threads = parse.GetValue(threads) ?? config.CamTraining.Threads,
                 },
             };
+            var mode = cluster.Mode(parse, config);
             var dataset = VocDataset.Open(parse.GetValue(voc)!, parse.GetValue(split)!, new VocOptions { OnBadSample = parse.GetValue(onBad) });
-            if (dataset.Skipped.Count > 0)
+            bool quiet = mode == TrainCamCluster.RunMode.Rank && !cluster.IsRoot(parse);
+            if (dataset.Skipped.Count > 0 && !quiet)
                 io.Err.WriteLine($"skipped {dataset.Skipped.Count} bad sample(s):{Environment.NewLine}  " + string.Join(Environment.NewLine + "  ", dataset.Skipped));
+            if (mode == TrainCamCluster.RunMode.LocalWorkers)
+                return await TrainCamCluster.RunLocalAsync(io, parse, cluster, config, parse.GetValue(output)!, ct);
+            if (mode == TrainCamCluster.RunMode.Rank)
+                return await TrainCamCluster.RunRankAsync(io, parse, cluster, config, dataset, parse.GetValue(output)!, ct);
             var result = await Progress.Run(io, "train-cam", (report, ct2) =>
                 CamStage.Train(config, dataset, parse.GetValue(output)!, new Progress<CamStepReport>(r =>
                     report(r.Step, r.MaxSteps, $"epoch {r.Epoch + 1} lr {r.LearningRate:G3} loss {r.Terms.Total:F4} (cls {r.Terms.Classification:F4} ce {r.Terms.CrossEntropy:F4})")), ct2), ct);

@@ -4,7 +4,7 @@ using System.Text;
 namespace EcsNet.Cli;
 
 /// <summary>
-/// Child `ecsnet` processes on this machine (for `bench allreduce`, `bench dataparallel`): the same
+/// Child `ecsnet` processes on this machine (for `bench allreduce`, `bench dataparallel`, `train-cam --workers`): the same
 /// executable when running as the `ecsnet` app host, otherwise `dotnet ecsnet.dll` next to this assembly.
 /// Output is captured; every child is killed (by its own handle) if the run fails or is cancelled.
 /// </summary>
@@ -24,7 +24,8 @@ internal sealed class LocalWorkers : IDisposable
         return (dotnet, new[] { dll });
     }
 
-    public void Start(IEnumerable<string> arguments)
+    /// <param name="onOutputLine">Called with each stdout line as it arrives (on a pool thread), besides capturing it.</param>
+    public void Start(IEnumerable<string> arguments, Action<string>? onOutputLine = null)
     {
         var (file, prefix) = Executable();
         var info = new ProcessStartInfo(file)
@@ -38,7 +39,13 @@ internal sealed class LocalWorkers : IDisposable
         var process = new Process { StartInfo = info };
         var output = new StringBuilder();
         var error = new StringBuilder();
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null)
+                return;
+            lock (output) output.AppendLine(e.Data);
+            onOutputLine?.Invoke(e.Data);
+        };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (error) error.AppendLine(e.Data); };
         process.Start();
         process.BeginOutputReadLine();
@@ -67,13 +74,23 @@ internal sealed class LocalWorkers : IDisposable
         }
     }
 
+    /// <summary>Completes when child <paramref name="i"/> has exited and its output is flushed.</summary>
+    public async Task WaitForExitAsync(int i, CancellationToken cancellationToken)
+    {
+        await children[i].Process.WaitForExitAsync(cancellationToken);
+        children[i].Process.WaitForExit();
+    }
+
+    public bool HasExited(int i) => children[i].Process.HasExited;
+
     public int ExitCode(int i) => children[i].Process.HasExited ? children[i].Process.ExitCode : -1;
 
     public string Output(int i) { lock (children[i].Out) return children[i].Out.ToString(); }
 
     public string Error(int i) { lock (children[i].Err) return children[i].Err.ToString(); }
 
-    private void KillAll()
+    /// <summary>Kills every child still running (by its own handle).</summary>
+    public void KillAll()
     {
         foreach (var (process, _, _) in children)
             try

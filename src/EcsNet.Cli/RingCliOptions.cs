@@ -15,11 +15,17 @@ internal sealed class RingCliOptions
         DefaultValueFactory = _ => Defaults.ChunkBytes >> 10,
     };
 
-    public Option<double> PeerTimeout { get; } = new("--peer-timeout")
+    public RingCliOptions(TimeSpan? peerTimeout = null)
     {
-        Description = $"Seconds to wait for a peer before failing the collective and naming it (default {Defaults.PeerTimeout.TotalSeconds}).",
-        DefaultValueFactory = _ => Defaults.PeerTimeout.TotalSeconds,
-    };
+        var seconds = (peerTimeout ?? Defaults.PeerTimeout).TotalSeconds;
+        PeerTimeout = new("--peer-timeout")
+        {
+            Description = $"Seconds to wait for a peer before failing the collective and naming it (default {seconds}).",
+            DefaultValueFactory = _ => seconds,
+        };
+    }
+
+    public Option<double> PeerTimeout { get; }
 
     public Option<bool> Fp16 { get; } = new("--fp16")
     {

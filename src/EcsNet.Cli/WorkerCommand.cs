@@ -9,7 +9,8 @@ namespace EcsNet.Cli;
 /// `ecsnet worker`: joins a job at a coordinator and takes part in its collectives. Without a job option it
 /// checks each generation it is part of with one all-reduce and waits for the next (until Ctrl-C or until
 /// dropped); `--bench-sizes` runs the all-reduce benchmark, `--dataparallel-steps` the data-parallel checks.
-/// Rank 0 prints a job's result as one JSON line prefixed with <see cref="ResultPrefix"/>.
+/// Rank 0 prints a job's result as one JSON line prefixed with <see cref="ResultPrefix"/>. Training ranks
+/// are `ecsnet train-cam … --coordinator URL --world N` processes (<see cref="TrainCamCluster"/>).
 /// </summary>
 public static class WorkerCommand
 {
@@ -33,7 +34,8 @@ public static class WorkerCommand
         var imageSize = new Option<int>("--overlap-image") { Description = "Image side of the overlap measurement's batch.", DefaultValueFactory = _ => 112 };
         var ring = new RingCliOptions();
 
-        var command = new Command("worker", "Join a data-parallel job at a coordinator and take part in its all-reduces.");
+        var command = new Command("worker", "Join a data-parallel job at a coordinator and take part in its all-reduces (checks and benchmarks). " +
+                                          "A training rank is `ecsnet train-cam <options> --coordinator URL --world N` instead.");
         foreach (var o in new Option[] { coordinator, device, rank, bind, port, world, joinTimeout, sizes, runs, warmup, dpSteps, bucketKib, overlapSteps, imageSize })
             command.Options.Add(o);
         ring.AddTo(command);

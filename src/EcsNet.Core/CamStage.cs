@@ -63,18 +63,20 @@ public sealed class CamStage : IPipelineStage
         return new EcsNetModel(trunk, config.Cam);
     }
 
+    /// <param name="sync">Data-parallel: this process is one rank (see <see cref="CamTrainer"/>); only rank 0 writes files.</param>
     public static CamTrainingResult Train(ExperimentConfig config, VocDataset dataset, string runDir,
-        IProgress<CamStepReport>? progress = null, CancellationToken ct = default)
+        IProgress<CamStepReport>? progress = null, CancellationToken ct = default, IGradientSync? sync = null)
     {
         Directory.CreateDirectory(runDir);
         var configPath = Path.Combine(runDir, ConfigFileName);
-        File.WriteAllText(configPath, JsonSerializer.Serialize(config, ConfigJson.Options));
+        if (sync?.IsRoot ?? true)
+            File.WriteAllText(configPath, JsonSerializer.Serialize(config, ConfigJson.Options));
         torch.manual_seed(config.CamTraining.Seed);
         using var model = CreateModel(config);
         bool pretrained = config.Weights is not null;
         if (pretrained)
             PretrainedWeights.Load(model.Trunk, config.Weights!);
-        using var trainer = new CamTrainer(model, config.CamTraining, runDir, pretrained);
+        using var trainer = new CamTrainer(model, config.CamTraining, runDir, pretrained, sync);
         var data = new CamTrainingSet(dataset, config.Augment with { CropSize = config.CamTraining.Crop }, cacheImages: dataset.Count <= 2000);
         return trainer.Train(data, progress, ct);
     }

@@ -32,10 +32,21 @@ public sealed class TrainingDivergedException(int step, string? lastCheckpoint, 
 }
 
 /// <summary>
-/// Single-process trainer of the CAM network (SPEC §1): SGD with four parameter groups (trunk weights ×1,
-/// trunk biases ×2 no decay, new weights ×10, new biases ×20 no decay), warm-up + poly schedule,
-/// checkpoints with exact resume. Randomness is a pure function of (seed, step), so resuming from a
+/// Trainer of the CAM network (SPEC §1): SGD with four parameter groups (trunk weights ×1, trunk biases ×2
+/// no decay, new weights ×10, new biases ×20 no decay), warm-up + poly schedule, checkpoints with exact
+/// resume. Randomness is a pure function of (seed, step, position in the global batch), so resuming from a
 /// checkpoint replays the same batches and augmentations as an uninterrupted run.
+/// <para>
+/// Data-parallel (SPEC §7, an <see cref="IGradientSync"/> given): rank r of N builds only positions
+/// [r·B/N, (r+1)·B/N) of each global batch B — with the same per-position augmentation and dropout draws
+/// as single-process training — back-propagates through the sync (gradients averaged over ranks) and
+/// steps its own optimizer; all ranks resume from the same checkpoint and rank 0's weights are broadcast
+/// at start. Only rank 0 writes checkpoints, the log and TensorBoard events; logged (and reported) loss
+/// terms are the averages over ranks (the global batch's). B must be divisible by N: every loss term is a mean over
+/// images (Eq 6's |Φ| is summed over ranks, see <see cref="Losses.ReliableCrossEntropy"/>), so the average
+/// of equal shards' gradients is the global batch's gradient. With <see cref="BatchNormMode.Eval"/> the
+/// result equals single-process training up to float rounding.
+/// </para>
 /// </summary>
 public sealed class CamTrainer : IDisposable
 {
@@ -44,12 +55,18 @@ public sealed class CamTrainer : IDisposable
     private readonly string runDir;
     private readonly SGD optimizer;
     private readonly List<(SGD.ParamGroup Group, double Multiplier)> groups = new();
+    private readonly IGradientSync? sync;
 
-    public CamTrainer(EcsNetModel model, CamTrainingOptions options, string runDir, bool pretrained)
+    /// <param name="sync">Data-parallel gradient sync (null: single process). The trainer attaches it to the model.</param>
+    public CamTrainer(EcsNetModel model, CamTrainingOptions options, string runDir, bool pretrained, IGradientSync? sync = null)
     {
         this.model = model;
         this.options = options;
         this.runDir = runDir;
+        this.sync = sync;
+        if (sync is not null && options.BatchSize % sync.WorldSize != 0)
+            throw new EcsNet.Data.BadInputException("camTraining.batchSize",
+                $"the global batch of {options.BatchSize} is not divisible by {sync.WorldSize} ranks (equal shards are needed for the averaged gradient to be the global batch's)");
         Directory.CreateDirectory(runDir);
         if (pretrained && options.FreezePretrained)
         {
@@ -71,7 +88,11 @@ public sealed class CamTrainer : IDisposable
         Add(added.Where(p => !IsBias(p.Name)), options.NewLayerLrMultiplier, options.WeightDecay);
         Add(added.Where(p => IsBias(p.Name)), 2 * options.NewLayerLrMultiplier, 0);
         optimizer = torch.optim.SGD(groups.Select(g => g.Group), options.LearningRate, options.Momentum, 0, options.WeightDecay, false, false);
+        sync?.Attach(model);
     }
+
+    /// <summary>True in single-process training and on rank 0: the process that writes files.</summary>
+    private bool IsRoot => sync?.IsRoot ?? true;
 
     public static int StepsPerEpoch(int count, int batch) => Math.Max(1, count / batch);
 
@@ -85,12 +106,17 @@ public sealed class CamTrainer : IDisposable
         int maxSteps = perEpoch * options.Epochs;
         var schedule = new PolySchedule(options.LearningRate, maxSteps, options.PolyPower, options.WarmupSteps, options.WarmupLearningRate);
         int step = Resume();
+        if (sync is not null)
+        {
+            AgreeOnResumeStep(step);
+            sync.BroadcastParameters();
+        }
         string? lastCheckpoint = step > 0 ? LatestCheckpoint() : null;
-        using var log = new StreamWriter(Path.Combine(runDir, "train-log.jsonl"), append: true);
-        var tb = torch.utils.tensorboard.SummaryWriter(Path.Combine(runDir, "tensorboard"));
+        using var log = IsRoot ? new StreamWriter(Path.Combine(runDir, "train-log.jsonl"), append: true) : null;
+        var tb = IsRoot ? torch.utils.tensorboard.SummaryWriter(Path.Combine(runDir, "tensorboard")) : null;
+        var (shardStart, shardCount) = sync is null ? (0, options.BatchSize) : Shard(options.BatchSize, sync.Rank, sync.WorldSize);
         int stepsThisRun = 0;
-        model.train();
-        if (options.FreezePretrained) model.Trunk.FreezeBatchNormIfFrozen();
+        SetTrainMode();
         while (step < maxSteps)
         {
             ct.ThrowIfCancellationRequested();
@@ -105,51 +131,109 @@ public sealed class CamTrainer : IDisposable
             using (var scope = torch.NewDisposeScope())
             {
                 torch.manual_seed(Mix(options.Seed, step, -1));
-                model.SeedDropout(Mix(options.Seed, step, -3));
-                var (images, labels) = Batch(data, order, offset, step);
+                model.SeedDropout(Mix(options.Seed, step, -3), shardStart, options.BatchSize);
+                var (images, labels) = Batch(data, order, offset, step, shardStart, shardCount);
                 optimizer.zero_grad();
-                var (loss, t) = EcsObjective.Compute(model, images, labels, step);
-                terms = t;
+                var (loss, t) = EcsObjective.Compute(model, images, labels, step, sync);
+                // data-parallel: the global batch's terms, so that every rank sees a divergence at once
+                terms = sync is null ? t : AverageOverRanks(t);
                 if (!double.IsFinite(terms.Total))
                     throw new TrainingDivergedException(step, lastCheckpoint, terms);
-                loss.backward();
+                if (sync is null)
+                    loss.backward();
+                else
+                    sync.Backward(loss);
                 optimizer.step();
             }
             step++;
             stepsThisRun++;
-            log.WriteLine(JsonSerializer.Serialize(new { step, epoch, lr, terms.Total, terms.Classification, terms.CrossEntropy, terms.ReliableFraction, terms.ErasedFraction }));
-            tb.add_scalar("loss/total", (float)terms.Total, step);
-            tb.add_scalar("loss/cls", (float)terms.Classification, step);
-            tb.add_scalar("loss/ce", (float)terms.CrossEntropy, step);
-            tb.add_scalar("reliable_fraction", (float)terms.ReliableFraction, step);
-            tb.add_scalar("lr", (float)lr, step);
-            progress?.Report(new CamStepReport(step, maxSteps, epoch, lr, terms));
+            if (log is not null && tb is not null)
+            {
+                log.WriteLine(JsonSerializer.Serialize(new { step, epoch, lr, terms.Total, terms.Classification, terms.CrossEntropy, terms.ReliableFraction, terms.ErasedFraction }));
+                tb.add_scalar("loss/total", (float)terms.Total, step);
+                tb.add_scalar("loss/cls", (float)terms.Classification, step);
+                tb.add_scalar("loss/ce", (float)terms.CrossEntropy, step);
+                tb.add_scalar("reliable_fraction", (float)terms.ReliableFraction, step);
+                tb.add_scalar("lr", (float)lr, step);
+            }
+            progress?.Report(new CamStepReport(step, maxSteps, epoch, lr, terms));   // every rank; the caller decides what to show
             bool stopNow = options.StopAfterSteps > 0 && stepsThisRun >= options.StopAfterSteps;
             if (step % Math.Max(1, options.CheckpointEvery) == 0 || step == maxSteps || stopNow)
                 lastCheckpoint = SaveCheckpoint(step);
             if (stopNow)
                 break;
         }
-        log.Flush();
-        return new CamTrainingResult(step, maxSteps, lastCheckpoint ?? SaveCheckpoint(step), step >= maxSteps);
+        log?.Flush();
+        lastCheckpoint ??= SaveCheckpoint(step);
+        // every rank returns once rank 0's last checkpoint is complete on disk
+        sync?.SumAcrossRanks(new double[1]);
+        return new CamTrainingResult(step, maxSteps, lastCheckpoint, step >= maxSteps);
     }
 
-    private (Tensor Images, Tensor Labels) Batch(ICamTrainingData data, int[] order, int offset, int step)
+    /// <summary>The contiguous slice [start, start + count) of a global batch that <paramref name="rank"/> of <paramref name="world"/> takes.</summary>
+    public static (int Start, int Count) Shard(int globalBatch, int rank, int world)
     {
-        int n = options.BatchSize, crop = options.Crop;
-        var images = new float[n * 3 * crop * crop];
-        var labels = new float[n * model.Options.Classes];
-        for (int i = 0; i < n; i++)
+        if (world < 1 || rank < 0 || rank >= world)
+            throw new ArgumentOutOfRangeException(nameof(rank), rank, $"rank must be in [0, {world})");
+        int baseCount = globalBatch / world, extra = globalBatch % world;
+        return (rank * baseCount + Math.Min(rank, extra), baseCount + (rank < extra ? 1 : 0));
+    }
+
+    /// <summary>model.train(), then BatchNorms that are frozen, or that <see cref="BatchNormMode.Eval"/> fixes, back in eval mode.</summary>
+    private void SetTrainMode()
+    {
+        model.train();
+        if (options.FreezePretrained) model.Trunk.FreezeBatchNormIfFrozen();
+        if (options.BatchNormMode == BatchNormMode.Eval)
+            foreach (var m in model.modules())
+                if (m is BatchNorm2d bn)
+                    bn.eval();
+    }
+
+    /// <summary>Positions [start, start + count) of the step's global batch.</summary>
+    private (Tensor Images, Tensor Labels) Batch(ICamTrainingData data, int[] order, int offset, int step, int start, int count)
+    {
+        int crop = options.Crop;
+        var images = new float[count * 3 * crop * crop];
+        var labels = new float[count * model.Options.Classes];
+        for (int k = 0; k < count; k++)
         {
+            int i = start + k;   // position in the global batch: decides the image and its augmentation
             int index = order[(offset + i) % order.Length];
             var rng = new Random(Mix(options.Seed, step, i));
             var (img, lab) = data.Sample(index, crop, rng);
             if (img.Length != 3 * crop * crop || lab.Length != model.Options.Classes)
                 throw new InvalidOperationException($"sample '{data.IdAt(index)}' has the wrong size");
-            Array.Copy(img, 0, images, i * img.Length, img.Length);
-            Array.Copy(lab, 0, labels, i * lab.Length, lab.Length);
+            Array.Copy(img, 0, images, k * img.Length, img.Length);
+            Array.Copy(lab, 0, labels, k * lab.Length, lab.Length);
         }
-        return (tensor(images).view(n, 3, crop, crop), tensor(labels).view(n, model.Options.Classes));
+        return (tensor(images).view(count, 3, crop, crop), tensor(labels).view(count, model.Options.Classes));
+    }
+
+    /// <summary>Each term averaged over the ranks: with equal shards, the global batch's value.</summary>
+    private LossTerms AverageOverRanks(LossTerms t)
+    {
+        var v = new[] { t.Total, t.Classification, t.CrossEntropy, t.ReliableFraction, t.ErasedFraction };
+        sync!.SumAcrossRanks(v);
+        double n = sync.WorldSize;
+        return new LossTerms(v[0] / n, v[1] / n, v[2] / n, v[3] / n, v[4] / n);
+    }
+
+    /// <summary>
+    /// Every rank must continue from the same step (they read the same run folder). Each rank's step is
+    /// gathered (a sum of one-hot rows), so a rank that found another checkpoint is named on every rank.
+    /// </summary>
+    private void AgreeOnResumeStep(int step)
+    {
+        var steps = new double[sync!.WorldSize];
+        steps[sync.Rank] = step;
+        sync.SumAcrossRanks(steps);
+        var odd = Enumerable.Range(0, steps.Length).Where(r => steps[r] != steps[0]).ToArray();
+        if (odd.Length > 0)
+            throw new EcsNet.Data.BadInputException(runDir,
+                $"ranks resumed from different checkpoints (rank 0 at step {steps[0]}, " +
+                string.Join(", ", odd.Select(r => $"rank {r} at step {steps[r]}")) +
+                "): every rank must see the same run folder (shared storage)");
     }
 
     private int[] EpochOrder(int count, int epoch)
@@ -175,7 +259,9 @@ public sealed class CamTrainer : IDisposable
         }
     }
 
-    private string SaveCheckpoint(int step) => Checkpoints.Save(runDir, step, options.Seed, model, optimizer);
+    /// <summary>Rank 0 writes the checkpoint; other ranks return where it is written.</summary>
+    private string SaveCheckpoint(int step) =>
+        IsRoot ? Checkpoints.Save(runDir, step, options.Seed, model, optimizer) : Checkpoints.PathOf(runDir, step);
 
     private string? LatestCheckpoint() => Checkpoints.Latest(runDir);
 

@@ -1,5 +1,23 @@
 namespace EcsNet.Core;
 
+/// <summary>How the trunk's BatchNorm layers normalise during CAM training.</summary>
+public enum BatchNormMode
+{
+    /// <summary>
+    /// Statistics of the batch being trained (PyTorch's train mode). Data-parallel, each rank normalises
+    /// with its own shard's statistics (DDP without SyncBatchNorm), so N ranks do not train exactly like one
+    /// process on the global batch, and each rank's running statistics drift apart (rank 0's are saved).
+    /// </summary>
+    Batch,
+
+    /// <summary>
+    /// The running statistics, fixed (eval-mode BatchNorm); scale and shift still learn. Each sample is then
+    /// normalised independently of the others, so data-parallel training on shards equals single-process
+    /// training on the global batch (the equivalence check of docs/BENCHMARKS-allreduce.md uses it).
+    /// </summary>
+    Eval,
+}
+
 /// <summary>
 /// Schedule of the CAM network (SPEC §1, paper §4.2, SEAM's recipe): batch 8, 8 epochs, warm-up lr 0.01 for
 /// 100 steps then 0.05 poly (γ 0.9), SGD with weight decay 5e-4, 10× lr on new layers.
@@ -27,6 +45,12 @@ public sealed record CamTrainingOptions
 
     /// <summary>Freeze conv1a/b2* and every BatchNorm (SEAM/PSA; meaningful with pretrained weights).</summary>
     public bool FreezePretrained { get; init; } = true;
+
+    /// <summary>
+    /// BatchNorm behaviour of layers that <see cref="FreezePretrained"/> leaves trainable: batch statistics
+    /// (PyTorch's default) or fixed running statistics (exact data-parallel equivalence).
+    /// </summary>
+    public BatchNormMode BatchNormMode { get; init; } = BatchNormMode.Batch;
 
     public int Seed { get; init; } = 0;
 

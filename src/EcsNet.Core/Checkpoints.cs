@@ -16,10 +16,13 @@ public static class Checkpoints
 
     public static string Dir(string runDir) => Path.Combine(runDir, "checkpoints");
 
+    /// <summary>The folder the checkpoint of <paramref name="step"/> is (or will be) saved in.</summary>
+    public static string PathOf(string runDir, int step) => Path.Combine(Dir(runDir), $"step-{step:D6}");
+
     public static string Save(string runDir, int step, int seed, nn.Module model, optim.Optimizer optimizer)
     {
         var root = Dir(runDir);
-        var dir = Path.Combine(root, $"step-{step:D6}");
+        var dir = PathOf(runDir, step);
         var tmp = dir + ".tmp";
         if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
         Directory.CreateDirectory(tmp);

@@ -25,6 +25,8 @@ public sealed class EcsNetModel : Module<Tensor, Tensor>
     private readonly Conv2d? gate, gateHead;                   // gate variant
     private readonly EcsNetOptions options;
     private readonly Generator dropoutGenerator = new Generator(0);
+    private long dropoutStart, dropoutBatch;
+    private Tensor? classifierInput;
 
     public EcsNetModel(Backbone trunk, EcsNetOptions options) : base(nameof(EcsNetModel))
     {
@@ -45,12 +47,31 @@ public sealed class EcsNetModel : Module<Tensor, Tensor>
         }
         RegisterComponents();
         init.kaiming_normal_(classifier.weight);
+        // The tensor B actually received (after any forward pre-hook, e.g. DataParallel's readiness probe):
+        // the overlay convolutions of Eq 8 read the same tensor, so every use of B's weight sits behind
+        // that probe and its gradient is final when the probe fires.
+        classifier.register_forward_hook((_, input, output) =>
+        {
+            classifierInput = input;
+            return output;
+        });
     }
 
     public Backbone Trunk => trunk;
 
-    /// <summary>Seeds the head dropout (trainers call it every step with a value derived from seed and step).</summary>
-    public void SeedDropout(long seed) => dropoutGenerator.manual_seed(seed);
+    /// <summary>
+    /// Seeds the head dropout (trainers call it every step with a value derived from seed and step). A
+    /// data-parallel rank passes where its shard starts in the global batch and the global batch size: the
+    /// masks are then drawn for the whole global batch and the shard's rows taken, so every image gets the
+    /// mask it would get in single-process training.
+    /// </summary>
+    public void SeedDropout(long seed, long shardStart = 0, long globalBatch = 0)
+    {
+        dropoutGenerator.manual_seed(seed);
+        dropoutStart = shardStart;
+        dropoutBatch = globalBatch;
+    }
+
     public EcsNetOptions Options => options;
 
     /// <summary>The classifier B's weight: the one parameter the overlay convolutions share (Eq 8).</summary>
@@ -80,18 +101,28 @@ public sealed class EcsNetModel : Module<Tensor, Tensor>
         {
             // Channel dropout (Dropout2d) drawn from the model's own generator, so a step's randomness depends
             // only on (seed, step), whatever else in the process draws random numbers.
-            var keep = (rand(new long[] { x.shape[0], x.shape[1], 1, 1 }, generator: dropoutGenerator, device: x.device) >= options.HeadDropout).to_type(x.dtype);
+            long rows = x.shape[0];
+            bool shard = dropoutBatch > 0 && (dropoutStart != 0 || dropoutBatch != rows);
+            if (shard && dropoutStart + rows > dropoutBatch)
+                throw new InvalidOperationException($"shard [{dropoutStart}, {dropoutStart + rows}) does not fit the global batch of {dropoutBatch}");
+            var draw = rand(new long[] { shard ? dropoutBatch : rows, x.shape[1], 1, 1 }, generator: dropoutGenerator, device: x.device);
+            if (shard)
+                draw = draw.narrow(0, dropoutStart, rows);
+            var keep = (draw >= options.HeadDropout).to_type(x.dtype);
             x = x * keep / (1 - options.HeadDropout);
         }
-        var h = classifier.forward(x);
+        classifierInput = null;
+        var h = classifier.call(x);
         if (overlay && options.Overlay && options.OverlayRates.Count > 0)
         {
             // Eq 8: H' = ½ H'_0 + 1/(2K) Σ_k H'_k, H'_k = B's weights applied with dilation r_k.
+            var xb = classifierInput ?? x;
             Tensor sum = zeros_like(h);
             foreach (var rate in options.OverlayRates)
-                sum = sum + F.conv2d(x, classifier.weight!, padding: new long[] { rate, rate }, dilation: new long[] { rate, rate });
+                sum = sum + F.conv2d(xb, classifier.weight!, padding: new long[] { rate, rate }, dilation: new long[] { rate, rate });
             h = 0.5 * h + sum / (2.0 * options.OverlayRates.Count);
         }
+        classifierInput = null;
         var e = options.Refine == RefineKind.Pcm ? Pcm(h, features, image) : Gate(x);
         return new EcsPass(h, e);
     }
@@ -118,8 +149,8 @@ public sealed class EcsNetModel : Module<Tensor, Tensor>
             late = late.detach();
         }
         var small = F.interpolate(image, new long[] { hh, ww }, mode: InterpolationMode.Bilinear, align_corners: true);
-        var f = cat(new[] { projMid!.forward(mid), projLate!.forward(late), small }, 1);
-        f = pcmFeatures!.forward(f).flatten(2);                                   // [B, D, N]
+        var f = cat(new[] { projMid!.call(mid), projLate!.call(late), small }, 1);
+        f = pcmFeatures!.call(f).flatten(2);                                   // [B, D, N]
         f = f / (f.pow(2).sum(1, keepdim: true).sqrt() + 1e-5);
         var aff = F.relu(matmul(f.transpose(1, 2), f));                           // [B, N, N]
         aff = aff / (aff.sum(1, keepdim: true) + 1e-5);
@@ -127,5 +158,5 @@ public sealed class EcsNetModel : Module<Tensor, Tensor>
     }
 
     /// <summary>A learned spatial gate σ(g(x)) on a 1×1 class head (background channel first).</summary>
-    private Tensor Gate(Tensor x) => functional.sigmoid(gate!.forward(x)) * gateHead!.forward(x);
+    private Tensor Gate(Tensor x) => functional.sigmoid(gate!.call(x)) * gateHead!.call(x);
 }

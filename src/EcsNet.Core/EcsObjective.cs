@@ -17,7 +17,12 @@ public static class EcsObjective
     /// <param name="images">Normalised crops [B, 3, S, S].</param>
     /// <param name="labels">Image labels [B, C] of 0/1.</param>
     /// <param name="step">Global step (for <see cref="EcsNetOptions.CeStartStep"/>).</param>
-    public static (Tensor Loss, LossTerms Terms) Compute(EcsNetModel model, Tensor images, Tensor labels, int step)
+    /// <param name="sync">
+    /// Data-parallel: this batch is one rank's shard; Eq 6's normalisation by |Φ| then uses Φ of the whole
+    /// global batch (one small all-reduce), so the ranks' averaged gradient equals the global batch's.
+    /// Every other term is a mean over images and needs nothing.
+    /// </param>
+    public static (Tensor Loss, LossTerms Terms) Compute(EcsNetModel model, Tensor images, Tensor labels, int step, IGradientSync? sync = null)
     {
         var o = model.Options;
         if (o.Method == CamMethod.Cam)
@@ -59,7 +64,7 @@ public static class EcsObjective
                 ? first.Refined
                 : CamWithBackground(Cam.Normalize(first.Heatmap, labels), o.LabelBackgroundScore);
             var logits = F.interpolate(map * scale, new long[] { th, tw }, mode: InterpolationMode.Bilinear, align_corners: false);
-            ce = Losses.ReliableCrossEntropy(logits, target);                 // Eq 6
+            ce = Losses.ReliableCrossEntropy(logits, target, sync);           // Eq 6
             reliableFraction = target.ne(ReliableLabels.Ignore).to_type(ScalarType.Float32).mean().item<float>();
         }
         var total = cls + o.CeWeight * ce;                                      // Eq 7

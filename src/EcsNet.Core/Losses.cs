@@ -31,18 +31,30 @@ public static class Losses
 
     /// <summary>
     /// Eq 6: cross-entropy of softmax(logits) against L' on Φ, averaged over Φ; zero when Φ is empty.
+    /// Data-parallel (<paramref name="sync"/> given), Φ is the union over the global batch: |Φ| is summed
+    /// over the ranks and each rank returns WorldSize · (its sum) / |Φ|, so the ranks' average (what the
+    /// gradient all-reduce computes) is exactly the global batch's Eq 6, not an average of per-shard means.
     /// </summary>
     /// <param name="logits">[B, K, h, w] scores; channel k is label k of <paramref name="target"/>.</param>
     /// <param name="target">[B, h, w] int64 labels, <see cref="ReliableLabels.Ignore"/> outside Φ.</param>
-    public static Tensor ReliableCrossEntropy(Tensor logits, Tensor target)
+    public static Tensor ReliableCrossEntropy(Tensor logits, Tensor target, IGradientSync? sync = null)
     {
         var valid = target.ne(ReliableLabels.Ignore);
-        long count = valid.sum().item<long>();
+        long local = valid.sum().item<long>();
+        double count = local, scale = 1;
+        if (sync is not null)
+        {
+            var total = new double[] { local };
+            sync.SumAcrossRanks(total);
+            count = total[0];
+            scale = sync.WorldSize;
+        }
         if (count == 0)
             return logits.sum() * 0;
         var logp = F.log_softmax(logits, 1);
         var safe = where(valid, target, zeros_like(target));
         var picked = logp.gather(1, safe.unsqueeze(1)).squeeze(1);
-        return -(picked * valid.to_type(picked.dtype)).sum() / count;
+        var sum = -(picked * valid.to_type(picked.dtype)).sum();
+        return sync is null ? sum / local : sum * (scale / count);
     }
 }

@@ -92,7 +92,7 @@ public sealed class ResNet38 : Backbone
     /// </summary>
     public override BackboneFeatures ForwardFeatures(Tensor input)
     {
-        var x = conv1a.forward(input);
+        var x = conv1a.call(input);
         foreach (var block in stages2to5)
             x = block.Forward(x, out _);
         x = b5.Forward(x, out var conv4);
@@ -100,7 +100,7 @@ public sealed class ResNet38 : Backbone
             x = block.Forward(x, out _);
         x = b6.Forward(x, out var conv5);
         x = b7.Forward(x, out _);
-        var conv6 = functional.relu(bn7.forward(x));
+        var conv6 = functional.relu(bn7.call(x));
         return new BackboneFeatures(conv6, new[] { conv4, conv5, conv6 });
     }
 
@@ -143,11 +143,11 @@ public sealed class ResNet38 : Backbone
         /// <param name="bnRelu">The pre-activated input (the reference's <c>x_bn_relu</c>).</param>
         public Tensor Forward(Tensor x, out Tensor bnRelu)
         {
-            bnRelu = functional.relu(bnBranch2a.forward(x));
-            var shortcut = convBranch1 is null ? x : convBranch1.forward(bnRelu);
-            var h = convBranch2a.forward(bnRelu);
-            h = functional.relu(bnBranch2b1.forward(h));
-            h = convBranch2b1.forward(h);
+            bnRelu = functional.relu(bnBranch2a.call(x));
+            var shortcut = convBranch1 is null ? x : convBranch1.call(bnRelu);
+            var h = convBranch2a.call(bnRelu);
+            h = functional.relu(bnBranch2b1.call(h));
+            h = convBranch2b1.call(h);
             return shortcut + h;
         }
     }
@@ -195,13 +195,13 @@ public sealed class ResNet38 : Backbone
 
         public Tensor Forward(Tensor x, out Tensor bnRelu)
         {
-            bnRelu = functional.relu(bnBranch2a.forward(x));
-            var shortcut = convBranch1.forward(bnRelu);
-            var h = convBranch2a.forward(bnRelu);
-            h = dropout2b1.forward(functional.relu(bnBranch2b1.forward(h)));
-            h = convBranch2b1.forward(h);
-            h = dropout2b2.forward(functional.relu(bnBranch2b2.forward(h)));
-            h = convBranch2b2.forward(h);
+            bnRelu = functional.relu(bnBranch2a.call(x));
+            var shortcut = convBranch1.call(bnRelu);
+            var h = convBranch2a.call(bnRelu);
+            h = dropout2b1.call(functional.relu(bnBranch2b1.call(h)));
+            h = convBranch2b1.call(h);
+            h = dropout2b2.call(functional.relu(bnBranch2b2.call(h)));
+            h = convBranch2b2.call(h);
             return shortcut + h;
         }
     }

@@ -35,11 +35,13 @@ public sealed class SmallBackbone : Backbone
 
     public override BackboneFeatures ForwardFeatures(Tensor input)
     {
-        var x = stem.forward(input);
-        x = stage1.forward(x);
-        var s2 = stage2.forward(x);
-        var s3 = stage3.forward(s2);
-        var s4 = stage4.forward(s3);
+        // call() (not forward()) runs the layers' forward hooks, where data-parallel training watches
+        // each layer's backward finish to start its gradient all-reduce early.
+        var x = stem.call(input);
+        x = stage1.call(x);
+        var s2 = stage2.call(x);
+        var s3 = stage3.call(s2);
+        var s4 = stage4.call(s3);
         return new BackboneFeatures(s4, new[] { s2, s3, s4 });
     }
 
@@ -62,9 +64,9 @@ public sealed class SmallBackbone : Backbone
 
         public override Tensor forward(Tensor x)
         {
-            var h = functional.relu(bn1.forward(conv1.forward(x)));
-            h = bn2.forward(conv2.forward(h));
-            return functional.relu(h + bnProj.forward(proj.forward(x)));
+            var h = functional.relu(bn1.call(conv1.call(x)));
+            h = bn2.call(conv2.call(h));
+            return functional.relu(h + bnProj.call(proj.call(x)));
         }
     }
 }

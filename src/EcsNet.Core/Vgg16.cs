@@ -72,7 +72,7 @@ public sealed class Vgg16 : Backbone
         int index = 0;
         foreach (var layer in features.children())
         {
-            x = ((Module<Tensor, Tensor>)layer).forward(x);
+            x = ((Module<Tensor, Tensor>)layer).call(x);   // call(): runs forward hooks (data-parallel overlap)
             // In-place ReLUs overwrite their input, so the taps sit right after a ReLU and before the next layer
             // (a max-pool, which allocates its output).
             if (index == Conv4Tap) conv4 = x;

@@ -6,6 +6,7 @@ using static TorchSharp.torch.nn;
 namespace EcsNet.AllReduce.Tests;
 
 /// <summary>N ranks on shards of the global batch must train exactly like one process on the whole batch.</summary>
+[Collection(TorchGlobalRng.Name)]
 public sealed class DataParallelTests
 {
     private const int GlobalBatch = 12;

@@ -4,6 +4,11 @@ using EcsNet.Cli;
 namespace EcsNet.Cli.Tests;
 
 /// <summary>`ecsnet coordinator|worker|bench allreduce|bench dataparallel`: real child processes on 127.0.0.1.</summary>
+/// <remarks>
+/// In the serial CLI collection: `bench dataparallel` seeds torch's process-wide generator for its in-process
+/// reference, which in-process `train-cam` runs of other classes re-seed every step.
+/// </remarks>
+[Collection(CliCollection.Name)]
 public sealed class ClusterCommandTests
 {
     private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
