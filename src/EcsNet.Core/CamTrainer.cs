@@ -73,20 +73,8 @@ public sealed class CamTrainer : IDisposable
             model.Trunk.FreezeStages();
             model.Trunk.FreezeBatchNorm();
         }
-        static bool IsBias(string name) => name.EndsWith(".bias", StringComparison.Ordinal);
-        var trunk = model.TrunkParameters().Where(p => p.Param.requires_grad).ToList();
-        var added = model.NewLayerParameters().Where(p => p.Param.requires_grad).ToList();
-        void Add(IEnumerable<(string Name, Parameter Param)> ps, double mult, double wd)
-        {
-            var list = ps.Select(p => p.Param).ToList();
-            if (list.Count == 0) return;
-            var g = new SGD.ParamGroup(list, options.LearningRate * mult, options.Momentum, 0, wd, false, false);
-            groups.Add((g, mult));
-        }
-        Add(trunk.Where(p => !IsBias(p.Name)), 1, options.WeightDecay);
-        Add(trunk.Where(p => IsBias(p.Name)), 2, 0);
-        Add(added.Where(p => !IsBias(p.Name)), options.NewLayerLrMultiplier, options.WeightDecay);
-        Add(added.Where(p => IsBias(p.Name)), 2 * options.NewLayerLrMultiplier, 0);
+        groups.AddRange(SgdGroups.Build(model.TrunkParameters(), model.NewLayerParameters(), options.LearningRate, options.Momentum,
+            options.WeightDecay, options.NewLayerLrMultiplier));
         optimizer = torch.optim.SGD(groups.Select(g => g.Group), options.LearningRate, options.Momentum, 0, options.WeightDecay, false, false);
         sync?.Attach(model);
     }

@@ -40,19 +40,8 @@ public sealed class SegTrainer : IDisposable
             model.Trunk.FreezeStages();
             model.Trunk.FreezeBatchNorm();
         }
-        static bool IsBias(string name) => name.EndsWith(".bias", StringComparison.Ordinal);
-        var trunk = model.TrunkParameters().Where(p => p.Param.requires_grad).ToList();
-        var head = model.HeadParameters().Where(p => p.Param.requires_grad).ToList();
-        void Add(IEnumerable<(string Name, Parameter Param)> ps, double mult, double wd)
-        {
-            var list = ps.Select(p => p.Param).ToList();
-            if (list.Count == 0) return;
-            groups.Add((new SGD.ParamGroup(list, options.LearningRate * mult, options.Momentum, 0, wd, false, false), mult));
-        }
-        Add(trunk.Where(p => !IsBias(p.Name)), 1, options.WeightDecay);
-        Add(trunk.Where(p => IsBias(p.Name)), 2, 0);
-        Add(head.Where(p => !IsBias(p.Name)), options.HeadLrMultiplier, options.WeightDecay);
-        Add(head.Where(p => IsBias(p.Name)), 2 * options.HeadLrMultiplier, 0);
+        groups.AddRange(SgdGroups.Build(model.TrunkParameters(), model.HeadParameters(), options.LearningRate, options.Momentum,
+            options.WeightDecay, options.HeadLrMultiplier));
         optimizer = torch.optim.SGD(groups.Select(g => g.Group), options.LearningRate, options.Momentum, 0, options.WeightDecay, false, false);
     }
 
