@@ -59,6 +59,7 @@ public sealed class CamStage : IPipelineStage
 
     public static EcsNetModel CreateModel(ExperimentConfig config)
     {
+        config.Cam.Validate();
         var trunk = Backbones.Create(config.Backbone);
         return new EcsNetModel(trunk, config.Cam);
     }

@@ -60,6 +60,7 @@ public sealed class CamTrainer : IDisposable
     /// <param name="sync">Data-parallel gradient sync (null: single process). The trainer attaches it to the model.</param>
     public CamTrainer(EcsNetModel model, CamTrainingOptions options, string runDir, bool pretrained, IGradientSync? sync = null)
     {
+        options.Validate();
         this.model = model;
         this.options = options;
         this.runDir = runDir;

@@ -62,4 +62,21 @@ public sealed record CamTrainingOptions
 
     /// <summary>Stop after this many steps in this invocation (for tests and resume checks; 0 = run to the end).</summary>
     public int StopAfterSteps { get; init; } = 0;
+
+    /// <summary>Rejects values no run can use, naming the option.</summary>
+    public void Validate()
+    {
+        static void Need(bool ok, string key, string what)
+        {
+            if (!ok) throw new EcsNet.Data.BadInputException($"camTraining.{key}", what);
+        }
+        Need(Epochs >= 1, "epochs", $"must be at least 1, got {Epochs}");
+        Need(BatchSize >= 1, "batchSize", $"must be at least 1, got {BatchSize}");
+        Need(Crop >= 16, "crop", $"must be at least 16 pixels, got {Crop}");
+        Need(LearningRate > 0 && double.IsFinite(LearningRate), "learningRate", $"must be positive, got {LearningRate}");
+        Need(WarmupSteps >= 0, "warmupSteps", $"must not be negative, got {WarmupSteps}");
+        Need(WeightDecay >= 0, "weightDecay", $"must not be negative, got {WeightDecay}");
+        Need(Momentum is >= 0 and < 1, "momentum", $"must lie in [0, 1), got {Momentum}");
+        Need(CheckpointEvery >= 1, "checkpointEvery", $"must be at least 1, got {CheckpointEvery}");
+    }
 }

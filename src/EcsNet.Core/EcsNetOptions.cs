@@ -126,4 +126,21 @@ public sealed record EcsNetOptions
 
     /// <summary>Map read by CAM inference.</summary>
     public InferenceMap Inference { get; init; } = InferenceMap.Cam;
+
+    /// <summary>Rejects values no run can use, naming the option.</summary>
+    public void Validate()
+    {
+        static void Need(bool ok, string key, string what)
+        {
+            if (!ok) throw new EcsNet.Data.BadInputException($"cam.{key}", what);
+        }
+        Need(Classes >= 1, "classes", $"must be at least 1, got {Classes}");
+        Need(Beta is > 0 and <= 1, "beta", $"must lie in (0, 1], got {Beta}");
+        Need(Delta is > 0 and < 1, "delta", $"must lie in (0, 1), got {Delta}");
+        Need(Theta is > 0 and < 1, "theta", $"must lie in (0, 1), got {Theta}");
+        Need(OverlayRates.All(r => r >= 1), "overlayRates", "every rate must be at least 1");
+        Need(HeadDropout is >= 0 and < 1, "headDropout", $"must lie in [0, 1), got {HeadDropout}");
+        Need(CeWeight >= 0, "ceWeight", $"must not be negative, got {CeWeight}");
+        Need(RefineLogitScale > 0, "refineLogitScale", $"must be positive, got {RefineLogitScale}");
+    }
 }

@@ -128,3 +128,21 @@ public class DemoVerbTests
         Assert.NotEmpty(Directory.GetFiles(Path.Combine(dir.Path, "run", "seg", "val"), "*.png"));
     }
 }
+
+[Collection(CliCollection.Name)]
+public class CamOptionValidationTests
+{
+    [Theory]
+    [InlineData("camTraining.epochs=0", "camTraining.epochs: must be at least 1")]
+    [InlineData("cam.theta=1.5", "cam.theta: must lie in (0, 1)")]
+    [InlineData("camTraining.momentum=1", "camTraining.momentum: must lie in [0, 1)")]
+    public async Task OutOfRangeOptionsNameTheKey(string set, string expected)
+    {
+        using var dir = new TempDir();
+        var synth = await Ecsnet.Run("data", "synth", "--out", dir.Path, "--images", "2", "--val", "1", "--size", "32");
+        Assert.True(synth.Exit == 0, synth.ToString());
+        var r = await Ecsnet.Run("train-cam", "--voc", dir.File("VOC2012"), "--out", dir.File("run"), "--set", set);
+        Assert.Equal(2, r.Exit);
+        Assert.Contains(expected, r.Err);
+    }
+}
