@@ -101,7 +101,8 @@ public sealed class CamTrainer : IDisposable
             sync.BroadcastParameters();
         }
         string? lastCheckpoint = step > 0 ? LatestCheckpoint() : null;
-        using var log = IsRoot ? new StreamWriter(Path.Combine(runDir, "train-log.jsonl"), append: true) : null;
+        // Flushed per line, so a crash or a kill keeps the log of every finished step.
+        using var log = IsRoot ? new StreamWriter(Path.Combine(runDir, "train-log.jsonl"), append: true) { AutoFlush = true } : null;
         var tb = IsRoot ? torch.utils.tensorboard.SummaryWriter(Path.Combine(runDir, "tensorboard")) : null;
         var (shardStart, shardCount) = sync is null ? (0, options.BatchSize) : Shard(options.BatchSize, sync.Rank, sync.WorldSize);
         int stepsThisRun = 0;
