@@ -33,3 +33,5 @@ row r10-erase-24ep ecs camTraining.epochs=24 "${erase[@]}"
 row r11-ce-on-cam-late-24ep ecs camTraining.epochs=24 "${cece[@]}" cam.ceStartStep=240 cam.ceWeight=0.3
 row r12-erase-d08-24ep ecs camTraining.epochs=24 cam.delta=0.8 "${erase[@]}"
 row r13-ce-on-cam-late-d08-24ep ecs camTraining.epochs=24 cam.delta=0.8 "${cece[@]}" cam.ceStartStep=240 cam.ceWeight=0.3
+row r14-ce-on-cam-late-d09-24ep ecs camTraining.epochs=24 cam.delta=0.9 "${cece[@]}" cam.ceStartStep=240 cam.ceWeight=0.3
+row r15-ce-on-cam-late-d08-norefcls-24ep ecs camTraining.epochs=24 cam.delta=0.8 "${cece[@]}" cam.ceStartStep=240 cam.ceWeight=0.3 cam.refineClassification=false
