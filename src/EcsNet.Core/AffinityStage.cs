@@ -79,8 +79,7 @@ public sealed class AffinityStage : IPipelineStage
             ct.ThrowIfCancellationRequested();
             int step = (int)trainer.Step;
             int epoch = step / perEpoch;
-            var order = Enumerable.Range(0, train.Count).ToArray();
-            new Random(CamTrainer.Mix(seed, epoch, -12)).Shuffle(order);
+            var order = CamTrainer.EpochOrder(train.Count, seed, epoch, salt: -12);
             var batch = new float[o.BatchSize * 3 * o.CropSize * o.CropSize];
             var labels = new LabelMask[o.BatchSize];
             for (int b = 0; b < o.BatchSize; b++)

@@ -111,11 +111,10 @@ public sealed class CamTrainer : IDisposable
         {
             ct.ThrowIfCancellationRequested();
             int epoch = step / perEpoch;
-            var order = EpochOrder(data.Count, epoch);
+            var order = EpochOrder(data.Count, options.Seed, epoch);
             int offset = (step % perEpoch) * options.BatchSize;
             double lr = schedule.At(step);
-            foreach (var (g, mult) in groups)
-                g.LearningRate = lr * mult;
+            SgdGroups.SetLearningRate(groups, lr);
 
             LossTerms terms;
             using (var scope = torch.NewDisposeScope())
@@ -226,10 +225,11 @@ public sealed class CamTrainer : IDisposable
                 "): every rank must see the same run folder (shared storage)");
     }
 
-    private int[] EpochOrder(int count, int epoch)
+    /// <summary>The shuffled sample order of an epoch, a pure function of (seed, epoch, salt).</summary>
+    public static int[] EpochOrder(int count, int seed, int epoch, int salt = -2)
     {
         var order = Enumerable.Range(0, count).ToArray();
-        new Random(Mix(options.Seed, epoch, -2)).Shuffle(order);
+        new Random(Mix(seed, epoch, salt)).Shuffle(order);
         return order;
     }
 

@@ -69,11 +69,10 @@ public sealed class SegTrainer : IDisposable
         {
             ct.ThrowIfCancellationRequested();
             int epoch = step / perEpoch;
-            var order = EpochOrder(data.Count, epoch);
+            var order = CamTrainer.EpochOrder(data.Count, options.Seed, epoch);
             int offset = (step % perEpoch) * options.BatchSize;
             double lr = schedule.At(step);
-            foreach (var (g, mult) in groups)
-                g.LearningRate = lr * mult;
+            SgdGroups.SetLearningRate(groups, lr);
 
             double loss;
             using (var scope = torch.NewDisposeScope())
@@ -125,13 +124,6 @@ public sealed class SegTrainer : IDisposable
                 labels[i * plane + p] = lab[p];
         }
         return (tensor(images).view(n, 3, crop, crop), tensor(labels).view(n, crop, crop));
-    }
-
-    private int[] EpochOrder(int count, int epoch)
-    {
-        var order = Enumerable.Range(0, count).ToArray();
-        new Random(CamTrainer.Mix(options.Seed, epoch, -2)).Shuffle(order);
-        return order;
     }
 
     public void Dispose() => optimizer.Dispose();

@@ -28,4 +28,11 @@ public static class SgdGroups
         Add(a.Where(p => IsBias(p.Name)), 2 * newLayerMultiplier, 0);
         return groups;
     }
+
+    /// <summary>Sets each group's rate to the scheduled base rate times its multiplier.</summary>
+    public static void SetLearningRate(IEnumerable<(SGD.ParamGroup Group, double Multiplier)> groups, double learningRate)
+    {
+        foreach (var (g, mult) in groups)
+            g.LearningRate = learningRate * mult;
+    }
 }
