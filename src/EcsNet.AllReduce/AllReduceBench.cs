@@ -29,19 +29,31 @@ public sealed record AllReduceBenchResult(int SizeMiB, int WorldSize, bool Corre
 /// two can be compared: per size a correctness check (each rank contributes rank+1), warm-up iterations,
 /// then iterations of barrier → time one all-reduce (SUM) → max over ranks; the median is reported.
 /// Iterations per size: max(R, min(101, R·64/size_MiB)), like the peer. The barrier is a one-float
-/// all-reduce; the per-rank times are gathered by a small all-reduce outside the timed region.
+/// all-reduce; the per-rank times are gathered by a small all-reduce outside the timed region. An optional
+/// untimed settling pass over the sizes comes first (JIT tiering, thread pool and TCP windows in steady state).
 /// </summary>
 public static class AllReduceBench
 {
     public static int Iterations(int sizeMiB, int runs) => Math.Max(runs, Math.Min(101, runs * 64 / Math.Max(1, sizeMiB)));
 
     public static async Task<IReadOnlyList<AllReduceBenchResult>> RunAsync(
-        ICollective collective, IReadOnlyList<int> sizesMiB, int runs = 11, int warmup = 2, CancellationToken cancellationToken = default)
+        ICollective collective, IReadOnlyList<int> sizesMiB, int runs = 11, int warmup = 2, int settleMiB = 0, CancellationToken cancellationToken = default)
     {
         var results = new List<AllReduceBenchResult>();
         var world = collective.WorldSize;
         var token = new float[1];
         var times = new double[world];
+        if (settleMiB > 0)
+        {
+            // steady state first: a training job all-reduces for hours, so the JIT's tiering, the thread pool
+            // and the sockets' windows have long settled; untimed, the same sizes, settleMiB of each
+            foreach (var mib in sizesMiB.Distinct())
+            {
+                var data = new float[mib * (1 << 20) / sizeof(float)];
+                for (var i = 0; i < Math.Max(1, settleMiB / mib); i++)
+                    await collective.AllReduceAsync(data, ReduceOp.Sum, cancellationToken: cancellationToken);
+            }
+        }
         foreach (var mib in sizesMiB)
         {
             var data = new float[mib * (1 << 20) / sizeof(float)];

@@ -176,6 +176,7 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
         using var timer = new CancellationTokenSource();
         using var writeToken = CancellationTokenSource.CreateLinkedTokenSource(streamClosed, timer.Token);
         var reader = outbound.Reader;
+        var unflushed = 0L;
         try
         {
             while (await reader.WaitToReadAsync(writeToken.Token))
@@ -189,6 +190,14 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
                     }
                     try
                     {
+                        // Coalesce: while more chunks are queued, let gRPC serialize into Kestrel's response
+                        // buffer without a flush, and flush once per FlushBytes or when the queue runs dry.
+                        // Each flush is several thread hand-offs through Kestrel's HTTP/2 writer.
+                        unflushed += item.Chunk!.Data.Length;
+                        var more = unflushed < options.FlushBytes && reader.TryPeek(out var next) && next.Chunk is not null;
+                        writer.WriteOptions = more ? BufferHint : null;
+                        if (!more)
+                            unflushed = 0;
                         timer.CancelAfter(options.PeerTimeout);
                         await writer.WriteAsync(item.Chunk!, writeToken.Token);
                         timer.CancelAfter(Timeout.Infinite);
@@ -253,6 +262,8 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
         channel?.Dispose();
         failed.Dispose();
     }
+
+    private static readonly WriteOptions BufferHint = new(WriteFlags.BufferHint);
 
     /// <summary>One queued wire message, a fence (completed when every earlier message was written), or the final abort.</summary>
     private sealed record Outgoing(RingChunk? Chunk, byte[]? Rented, TaskCompletionSource? Fence, bool Final = false);
@@ -325,7 +336,9 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
             for (var piece = 0; piece < Pieces(first); piece++)
                 Send(0, first, piece);
 
-            var header = await ReceiveAsync(-1, cancellationToken);
+            // one linked token for the whole collective; its timer is re-armed for every chunk
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, ring.failed.Token);
+            var header = await ReceiveAsync(-1, wait, cancellationToken);
             if (header.Op != op || header.Phase != -1)
                 throw Mismatch($"collective order differs: it is at op {header.Op} phase {header.Phase}, this rank starts op {op}");
             if (header.TotalElements != n || header.Dtype != dtype)
@@ -340,7 +353,7 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
                 var count = Pieces(s);
                 for (var piece = 0; piece < count; piece++)
                 {
-                    var chunk = await ReceiveAsync(phase, cancellationToken);
+                    var chunk = await ReceiveAsync(phase, wait, cancellationToken);
                     var (start, length) = Piece(s, piece);
                     if (chunk.Op != op || chunk.Phase != phase || chunk.Segment != s || chunk.Piece != piece)
                         throw Mismatch($"collective order differs: got op {chunk.Op} phase {chunk.Phase} segment {chunk.Segment} piece {chunk.Piece}, " +
@@ -441,34 +454,31 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
             ring.Enqueue(new Outgoing(chunk, rented, null));
         }
 
-        private async ValueTask<RingChunk> ReceiveAsync(int phase, CancellationToken cancellationToken)
+        private async ValueTask<RingChunk> ReceiveAsync(int phase, CancellationTokenSource wait, CancellationToken cancellationToken)
         {
             var stream = ring.pull!.ResponseStream;
             var pred = ring.Predecessor;
             RingChunk chunk;
-            using (var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, ring.failed.Token))
+            wait.CancelAfter(ring.options.PeerTimeout);
+            try
             {
-                wait.CancelAfter(ring.options.PeerTimeout);
-                try
-                {
-                    if (!await stream.MoveNext(wait.Token))
-                        throw new PeerFailedException(pred.Rank, pred.Address, $"{pred} closed its stream during all-reduce op {op} phase {phase}");
-                    chunk = stream.Current;
-                }
-                catch (Exception) when (ring.failure is not null)
-                {
-                    throw ring.failure;
-                }
-                catch (Exception e) when (e is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled } && !cancellationToken.IsCancellationRequested)
-                {
-                    throw new PeerFailedException(pred.Rank, pred.Address,
-                        $"{pred} sent nothing for {ring.options.PeerTimeout.TotalSeconds:0.###} s during all-reduce op {op} phase {phase} " +
-                        $"of generation {ring.Generation} (it stalled or died)");
-                }
-                catch (RpcException e) when (!cancellationToken.IsCancellationRequested)
-                {
-                    throw new PeerFailedException(pred.Rank, pred.Address, $"stream from {pred} failed: {e.Status.StatusCode}: {e.Status.Detail}", e);
-                }
+                if (!await stream.MoveNext(wait.Token))
+                    throw new PeerFailedException(pred.Rank, pred.Address, $"{pred} closed its stream during all-reduce op {op} phase {phase}");
+                chunk = stream.Current;
+            }
+            catch (Exception) when (ring.failure is not null)
+            {
+                throw ring.failure;
+            }
+            catch (Exception e) when (e is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled } && !cancellationToken.IsCancellationRequested)
+            {
+                throw new PeerFailedException(pred.Rank, pred.Address,
+                    $"{pred} sent nothing for {ring.options.PeerTimeout.TotalSeconds:0.###} s during all-reduce op {op} phase {phase} " +
+                    $"of generation {ring.Generation} (it stalled or died)");
+            }
+            catch (RpcException e) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new PeerFailedException(pred.Rank, pred.Address, $"stream from {pred} failed: {e.Status.StatusCode}: {e.Status.Detail}", e);
             }
             if (chunk.Abort.Length > 0)
             {

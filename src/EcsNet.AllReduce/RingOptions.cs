@@ -18,9 +18,17 @@ public sealed record RingOptions
 {
     /// <summary>
     /// Bytes per wire message. Segments are cut into pieces of this size so that sending, receiving and
-    /// reducing overlap (pipelining). 1 MiB measured best on loopback here (docs/BENCHMARKS-allreduce.md).
+    /// reducing overlap (pipelining). 64 KiB measured best on loopback here: each received piece becomes a
+    /// protobuf ByteString, and below the large-object threshold (85,000 bytes) that is a cheap gen-0
+    /// allocation instead of fresh large-object memory (docs/BENCHMARKS-allreduce.md).
     /// </summary>
-    public int ChunkBytes { get; init; } = 1 << 20;
+    public int ChunkBytes { get; init; } = 64 << 10;
+
+    /// <summary>
+    /// Bytes a sender lets gRPC buffer in the HTTP/2 response before it flushes, while more chunks are
+    /// queued (a chunk is flushed at once when nothing follows it). Fewer flushes, fewer thread hand-offs.
+    /// </summary>
+    public int FlushBytes { get; init; } = 1 << 20;
 
     /// <summary>
     /// How long a rank waits for its predecessor's next chunk (or for its successor to accept one) before it
@@ -34,19 +42,16 @@ public sealed record RingOptions
     /// <summary>Payload encoding; see <see cref="WireCompression"/>.</summary>
     public WireCompression Compression { get; init; } = WireCompression.None;
 
-    /// <summary>Chunks a rank buffers from its predecessor before HTTP/2 flow control pushes back.</summary>
-    public int InboundQueueChunks { get; init; } = 64;
-
     /// <summary>Checked when a ring is formed: a clear error instead of a broken stream.</summary>
     public void Validate()
     {
         if (ChunkBytes < 1024 || ChunkBytes > (64 << 20))
             throw new ArgumentOutOfRangeException(nameof(ChunkBytes), ChunkBytes, "chunk size must be between 1 KiB and 64 MiB");
+        if (FlushBytes < 0)
+            throw new ArgumentOutOfRangeException(nameof(FlushBytes), FlushBytes, "flush size must not be negative");
         if (PeerTimeout <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(PeerTimeout), PeerTimeout, "peer timeout must be positive");
         if (ConnectTimeout <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(ConnectTimeout), ConnectTimeout, "connect timeout must be positive");
-        if (InboundQueueChunks < 1)
-            throw new ArgumentOutOfRangeException(nameof(InboundQueueChunks), InboundQueueChunks, "inbound queue must hold at least one chunk");
     }
 }

@@ -20,11 +20,17 @@ public static class BenchAllReduceCommand
         var sizes = new Option<string>("--sizes") { Description = "Buffer sizes in MiB, comma separated.", DefaultValueFactory = _ => "1,4,16,64,256" };
         var runs = new Option<int>("--runs") { Description = "Iterations R; per size max(R, min(101, R*64/MiB)) as the gloo peer.", DefaultValueFactory = _ => 11 };
         var warmup = new Option<int>("--warmup") { Description = "Warm-up iterations per size.", DefaultValueFactory = _ => 2 };
+        var settle = new Option<int>("--settle-mib")
+        {
+            Description = "Before timing, all-reduce each size untimed until this many MiB of it went through, so that the JIT's tiering, " +
+                          "the thread pool and the TCP windows are in the steady state of a long training job (0: cold start).",
+            DefaultValueFactory = _ => 1024,
+        };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON instead of a table." };
         var timeout = new Option<double>("--timeout") { Description = "Seconds the whole run may take before the workers are killed.", DefaultValueFactory = _ => 1200 };
         var ring = new RingCliOptions();
         var command = new Command("allreduce", "All-reduce bus bandwidth of N local worker processes over gRPC (median per size).");
-        foreach (var o in new Option[] { world, sizes, runs, warmup, json, timeout })
+        foreach (var o in new Option[] { world, sizes, runs, warmup, settle, json, timeout })
             command.Options.Add(o);
         ring.AddTo(command);
         command.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
@@ -35,9 +41,14 @@ public static class BenchAllReduceCommand
             var list = RingCliOptions.Sizes(parse.GetValue(sizes)!, "--sizes");
             if (parse.GetValue(runs) < 1)
                 throw new BadInputException("--runs", "must be at least 1");
+            if (parse.GetValue(warmup) < 0)
+                throw new BadInputException("--warmup", "must not be negative");
+            if (parse.GetValue(settle) < 0)
+                throw new BadInputException("--settle-mib", "must not be negative");
             ring.Read(parse);
             var args = new List<string> { "--bench-sizes", string.Join(',', list), "--runs", parse.GetValue(runs).ToString(CultureInfo.InvariantCulture),
-                                          "--warmup", parse.GetValue(warmup).ToString(CultureInfo.InvariantCulture) };
+                                          "--warmup", parse.GetValue(warmup).ToString(CultureInfo.InvariantCulture),
+                                          "--settle-mib", parse.GetValue(settle).ToString(CultureInfo.InvariantCulture) };
             args.AddRange(ring.Forward(parse));
             var result = await RunWorkersAsync(io, n, args, TimeSpan.FromSeconds(parse.GetValue(timeout)), ct);
 

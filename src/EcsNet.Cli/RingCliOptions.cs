@@ -15,6 +15,12 @@ internal sealed class RingCliOptions
         DefaultValueFactory = _ => Defaults.ChunkBytes >> 10,
     };
 
+    public Option<int> FlushKib { get; } = new("--flush-kib")
+    {
+        Description = $"KiB a sender buffers while more chunks are queued before it flushes (0: flush every chunk; default {Defaults.FlushBytes >> 10}).",
+        DefaultValueFactory = _ => Defaults.FlushBytes >> 10,
+    };
+
     public RingCliOptions(TimeSpan? peerTimeout = null)
     {
         var seconds = (peerTimeout ?? Defaults.PeerTimeout).TotalSeconds;
@@ -35,6 +41,7 @@ internal sealed class RingCliOptions
     public void AddTo(Command command)
     {
         command.Options.Add(ChunkKib);
+        command.Options.Add(FlushKib);
         command.Options.Add(PeerTimeout);
         command.Options.Add(Fp16);
     }
@@ -42,6 +49,7 @@ internal sealed class RingCliOptions
     /// <summary>The same settings as arguments for a child `ecsnet worker`.</summary>
     public IEnumerable<string> Forward(ParseResult parse) =>
         new[] { "--chunk-kib", parse.GetValue(ChunkKib).ToString(System.Globalization.CultureInfo.InvariantCulture),
+                "--flush-kib", parse.GetValue(FlushKib).ToString(System.Globalization.CultureInfo.InvariantCulture),
                 "--peer-timeout", parse.GetValue(PeerTimeout).ToString(System.Globalization.CultureInfo.InvariantCulture) }
             .Concat(parse.GetValue(Fp16) ? new[] { "--fp16" } : Array.Empty<string>());
 
@@ -50,12 +58,16 @@ internal sealed class RingCliOptions
         var chunk = parse.GetValue(ChunkKib);
         if (chunk < 1 || chunk > 64 * 1024)
             throw new BadInputException("--chunk-kib", $"{chunk} is outside 1..65536 KiB");
+        var flush = parse.GetValue(FlushKib);
+        if (flush < 0 || flush > 1024 * 1024)
+            throw new BadInputException("--flush-kib", $"{flush} is outside 0..1048576 KiB");
         var timeout = parse.GetValue(PeerTimeout);
         if (!(timeout > 0))
             throw new BadInputException("--peer-timeout", $"{timeout} s must be positive");
         return new RingOptions
         {
             ChunkBytes = chunk << 10,
+            FlushBytes = flush << 10,
             PeerTimeout = TimeSpan.FromSeconds(timeout),
             Compression = parse.GetValue(Fp16) ? WireCompression.Float16 : WireCompression.None,
         };

@@ -28,6 +28,7 @@ public static class WorkerCommand
         var sizes = new Option<string?>("--bench-sizes") { Description = "Run the all-reduce benchmark on these sizes in MiB (e.g. 1,4,16), then leave." };
         var runs = new Option<int>("--runs") { Description = "Benchmark iterations R (per size max(R, min(101, R*64/MiB)), as the gloo peer).", DefaultValueFactory = _ => 11 };
         var warmup = new Option<int>("--warmup") { Description = "Benchmark warm-up iterations per size.", DefaultValueFactory = _ => 2 };
+        var settle = new Option<int>("--settle-mib") { Description = "Benchmark: untimed all-reduces of each size, this many MiB of it, before timing (steady state).", DefaultValueFactory = _ => 0 };
         var dpSteps = new Option<int>("--dataparallel-steps") { Description = "Run the data-parallel checks (equivalence training for this many steps, then the overlap timing), then leave." };
         var bucketKib = new Option<int>("--bucket-kib") { Description = "Gradient bucket cap in KiB for the data-parallel checks (default 25600, DDP's 25 MiB).", DefaultValueFactory = _ => 25 << 10 };
         var overlapSteps = new Option<int>("--overlap-steps") { Description = "Timed steps per mode of the overlap measurement (0: skip it).", DefaultValueFactory = _ => 8 };
@@ -36,7 +37,7 @@ public static class WorkerCommand
 
         var command = new Command("worker", "Join a data-parallel job at a coordinator and take part in its all-reduces (checks and benchmarks). " +
                                           "A training rank is `ecsnet train-cam <options> --coordinator URL --world N` instead.");
-        foreach (var o in new Option[] { coordinator, device, rank, bind, port, world, joinTimeout, sizes, runs, warmup, dpSteps, bucketKib, overlapSteps, imageSize })
+        foreach (var o in new Option[] { coordinator, device, rank, bind, port, world, joinTimeout, sizes, runs, warmup, settle, dpSteps, bucketKib, overlapSteps, imageSize })
             command.Options.Add(o);
         ring.AddTo(command);
         command.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
@@ -69,7 +70,7 @@ public static class WorkerCommand
                 try
                 {
                     if (benchSizes is not null)
-                        result = BenchJson(await AllReduceBench.RunAsync(collective, benchSizes, parse.GetValue(runs), parse.GetValue(warmup), ct));
+                        result = BenchJson(await AllReduceBench.RunAsync(collective, benchSizes, parse.GetValue(runs), parse.GetValue(warmup), parse.GetValue(settle), ct));
                     else
                         result = await DataParallelJson(collective, parse.GetValue(dpSteps), parse.GetValue(overlapSteps), parse.GetValue(imageSize),
                             new DataParallelOptions { BucketBytes = (long)parse.GetValue(bucketKib) << 10, Compression = options.Ring.Compression });
