@@ -3,8 +3,22 @@ using System.Diagnostics;
 namespace EcsNet.AllReduce;
 
 /// <summary>One size of the all-reduce benchmark (times are the max over ranks of one iteration).</summary>
-public sealed record AllReduceBenchResult(int SizeMiB, int WorldSize, bool Correct, IReadOnlyList<double> Seconds)
+public sealed record AllReduceBenchResult(int SizeMiB, int WorldSize, bool Correct, IReadOnlyList<double> Seconds, double CpuSeconds = double.NaN)
 {
+    /// <summary>
+    /// Bytes all ranks together put on the wire during the timed iterations: each rank sends 2(N−1)/N of the
+    /// buffer per all-reduce (the barrier and the gathering of times are a few bytes and not counted).
+    /// </summary>
+    public double BytesSent => WorldSize < 2 ? 0 : Seconds.Count * (double)WorldSize * SizeMiB * (1 << 20) * 2 * (WorldSize - 1) / WorldSize;
+
+    /// <summary>
+    /// CPU time (user + system) of all rank processes during the timed iterations per GB sent: the figure
+    /// that bounds bus bandwidth when the machine's cores are busy (busbw ≤ cores / (N · CPU-s per GB)).
+    /// Each rank measures its whole process, so the figure assumes one rank per process (as `ecsnet bench
+    /// allreduce` runs them); in-process ranks would each count the shared process.
+    /// </summary>
+    public double CpuSecondsPerGB => BytesSent > 0 ? CpuSeconds / (BytesSent / 1e9) : double.NaN;
+
     public double MedianSeconds => Median(Seconds);
 
     public double MinSeconds => Seconds.Min();
@@ -66,6 +80,7 @@ public static class AllReduceBench
                 await collective.AllReduceAsync(data, ReduceOp.Sum, cancellationToken: cancellationToken);
 
             var seconds = new List<double>();
+            var cpuStart = ProcessCpuSeconds();
             for (var i = 0; i < Iterations(mib, runs); i++)
             {
                 await collective.AllReduceAsync(token, ReduceOp.Sum, cancellationToken: cancellationToken);
@@ -77,8 +92,16 @@ public static class AllReduceBench
                 await collective.AllReduceAsync(times, ReduceOp.Sum, cancellationToken);
                 seconds.Add(times.Max());
             }
-            results.Add(new AllReduceBenchResult(mib, world, correct, seconds));
+            var cpu = new[] { ProcessCpuSeconds() - cpuStart };
+            await collective.AllReduceAsync(cpu, ReduceOp.Sum, cancellationToken);
+            results.Add(new AllReduceBenchResult(mib, world, correct, seconds, cpu[0]));
         }
         return results;
+    }
+
+    private static double ProcessCpuSeconds()
+    {
+        using var self = Process.GetCurrentProcess();
+        return self.TotalProcessorTime.TotalSeconds;
     }
 }

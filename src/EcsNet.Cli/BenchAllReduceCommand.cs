@@ -57,12 +57,14 @@ public static class BenchAllReduceCommand
                 io.Out.WriteLine(result.GetRawText());
                 return EcsNetCli.ExitOk;
             }
-            var table = new Table().AddColumns("size", "ok", "iters", "median ms", "min ms", "max ms", "algbw GB/s", "busbw GB/s");
+            var table = new Table().AddColumns("size", "ok", "iters", "median ms", "min ms", "max ms", "algbw GB/s", "busbw GB/s", "CPU s/GB");
             foreach (var s in result.GetProperty("sizes").EnumerateArray())
                 table.AddRow($"{s.GetProperty("mib").GetInt32()} MiB", s.GetProperty("ok").GetBoolean() ? "y" : "N",
                     s.GetProperty("iters").GetInt32().ToString(CultureInfo.InvariantCulture),
-                    F(s, "median_ms", "0.00"), F(s, "min_ms", "0.00"), F(s, "max_ms", "0.00"), F(s, "algbw_gbps", "0.000"), F(s, "busbw_gbps", "0.000"));
+                    F(s, "median_ms", "0.00"), F(s, "min_ms", "0.00"), F(s, "max_ms", "0.00"), F(s, "algbw_gbps", "0.000"), F(s, "busbw_gbps", "0.000"),
+                    s.TryGetProperty("cpu_s_per_gb", out var c) && c.ValueKind == JsonValueKind.Number ? c.GetDouble().ToString("0.00", CultureInfo.InvariantCulture) : "–");
             io.Console.WriteLine($"world_size={n}  busbw = algbw × 2(N−1)/N = algbw × {2.0 * (n - 1) / n:0.000}");
+            io.Console.WriteLine("CPU s/GB: user + system time of all ranks during the timed iterations, per GB they sent");
             io.Console.Write(table);
             return EcsNetCli.ExitOk;
         }));

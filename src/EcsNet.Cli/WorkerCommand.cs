@@ -135,6 +135,7 @@ public static class WorkerCommand
             max_ms = r.MaxSeconds * 1e3,
             algbw_gbps = r.AlgBandwidth,
             busbw_gbps = r.BusBandwidth,
+            cpu_s_per_gb = double.IsFinite(r.CpuSecondsPerGB) ? r.CpuSecondsPerGB : (double?)null,
         }).ToArray(),
     };
 

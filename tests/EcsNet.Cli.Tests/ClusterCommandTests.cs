@@ -22,7 +22,7 @@ public sealed class ClusterCommandTests
     [Fact]
     public async Task Bench_allreduce_runs_worker_processes_and_reports_bus_bandwidth()
     {
-        var (code, stdout, stderr) = await Run("bench", "allreduce", "--world", "2", "--sizes", "1,2", "--runs", "1", "--warmup", "0", "--json");
+        var (code, stdout, stderr) = await Run("bench", "allreduce", "--world", "2", "--sizes", "1,2", "--runs", "1", "--warmup", "0", "--settle-mib", "2", "--json");
         Assert.True(code == 0, stderr);
         using var json = JsonDocument.Parse(stdout);
         Assert.Equal(2, json.RootElement.GetProperty("world").GetInt32());
@@ -32,6 +32,7 @@ public sealed class ClusterCommandTests
         {
             Assert.True(s.GetProperty("ok").GetBoolean());
             Assert.True(s.GetProperty("busbw_gbps").GetDouble() > 0);
+            Assert.True(s.GetProperty("cpu_s_per_gb").GetDouble() > 0);
             Assert.Equal(64 / s.GetProperty("mib").GetInt32(), s.GetProperty("iters").GetInt32()); // max(1, min(101, 64/MiB))
         });
     }
