@@ -35,3 +35,5 @@ row r12-erase-d08-24ep ecs camTraining.epochs=24 cam.delta=0.8 "${erase[@]}"
 row r13-ce-on-cam-late-d08-24ep ecs camTraining.epochs=24 cam.delta=0.8 "${cece[@]}" cam.ceStartStep=240 cam.ceWeight=0.3
 row r14-ce-on-cam-late-d09-24ep ecs camTraining.epochs=24 cam.delta=0.9 "${cece[@]}" cam.ceStartStep=240 cam.ceWeight=0.3
 row r15-ce-on-cam-late-d08-norefcls-24ep ecs camTraining.epochs=24 cam.delta=0.8 "${cece[@]}" cam.ceStartStep=240 cam.ceWeight=0.3 cam.refineClassification=false
+row r16-r13-overlay123-24ep ecs camTraining.epochs=24 cam.delta=0.8 cam.ceOn=cam cam.refineLogitScale=10 cam.backgroundCeThreshold=0.1 cam.beta=1 cam.ceStartStep=240 cam.ceWeight=0.3 cam.overlay=true "cam.overlayRates=[1,2,3]"
+row r17-r13-overlay12-24ep ecs camTraining.epochs=24 cam.delta=0.8 cam.ceOn=cam cam.refineLogitScale=10 cam.backgroundCeThreshold=0.1 cam.beta=1 cam.ceStartStep=240 cam.ceWeight=0.3 cam.overlay=true "cam.overlayRates=[1,2]"
