@@ -37,3 +37,8 @@ row r14-ce-on-cam-late-d09-24ep ecs camTraining.epochs=24 cam.delta=0.9 "${cece[
 row r15-ce-on-cam-late-d08-norefcls-24ep ecs camTraining.epochs=24 cam.delta=0.8 "${cece[@]}" cam.ceStartStep=240 cam.ceWeight=0.3 cam.refineClassification=false
 row r16-r13-overlay123-24ep ecs camTraining.epochs=24 cam.delta=0.8 cam.ceOn=cam cam.refineLogitScale=10 cam.backgroundCeThreshold=0.1 cam.beta=1 cam.ceStartStep=240 cam.ceWeight=0.3 cam.overlay=true "cam.overlayRates=[1,2,3]"
 row r17-r13-overlay12-24ep ecs camTraining.epochs=24 cam.delta=0.8 cam.ceOn=cam cam.refineLogitScale=10 cam.backgroundCeThreshold=0.1 cam.beta=1 cam.ceStartStep=240 cam.ceWeight=0.3 cam.overlay=true "cam.overlayRates=[1,2]"
+row r18-r11-w05-24ep ecs camTraining.epochs=24 "${cece[@]}" cam.ceStartStep=240 cam.ceWeight=0.5
+row r19-r11-start360-24ep ecs camTraining.epochs=24 "${cece[@]}" cam.ceStartStep=360 cam.ceWeight=0.3
+row r20-r11-d07-24ep ecs camTraining.epochs=24 cam.delta=0.7 "${cece[@]}" cam.ceStartStep=240 cam.ceWeight=0.3
+row r21-cam-24ep-seed1 cam camTraining.epochs=24 camTraining.seed=1
+row r22-r11-seed1-24ep ecs camTraining.epochs=24 camTraining.seed=1 "${cece[@]}" cam.ceStartStep=240 cam.ceWeight=0.3
