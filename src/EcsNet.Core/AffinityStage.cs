@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Text.Json;
 using EcsNet.Data;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -56,8 +55,8 @@ public sealed class AffinityStage : IPipelineStage
         // 2. AffinityNet training on joint random crops of image and maps.
         var o = config.Affinity;
         int seed = config.CamTraining.Seed;
-        int perEpoch = Math.Max(1, train.Count / o.BatchSize);
-        long maxSteps = (long)perEpoch * o.Epochs;
+        var plan = new StepPlan(train.Count, o.BatchSize, o.Epochs, seed, salt: -12);
+        long maxSteps = plan.MaxSteps;
         torch.manual_seed(seed);
         using var net = CreateNet(config);
         if (config.Weights is not null)
@@ -66,7 +65,7 @@ public sealed class AffinityStage : IPipelineStage
             CopyCamTrunk(net, context);
         using var trainer = new AffinityNetTrainer(net, maxSteps, o);
         trainer.Resume(runDir, seed);
-        using var log = new StreamWriter(Path.Combine(dir, "train-log.jsonl"), append: true);
+        using var recorder = new TrainingRecorder(dir);
         var jitter = new AugmentOptions
         {
             LongEdgeMin = o.CropSize, LongEdgeMax = o.CropSize, CropSize = o.CropSize, FlipProbability = 0,
@@ -78,13 +77,11 @@ public sealed class AffinityStage : IPipelineStage
         {
             ct.ThrowIfCancellationRequested();
             int step = (int)trainer.Step;
-            int epoch = step / perEpoch;
-            var order = CamTrainer.EpochOrder(train.Count, seed, epoch, salt: -12);
             var batch = new float[o.BatchSize * 3 * o.CropSize * o.CropSize];
             var labels = new LabelMask[o.BatchSize];
             for (int b = 0; b < o.BatchSize; b++)
             {
-                int index = order[((step % perEpoch) * o.BatchSize + b) % order.Length];
+                int index = plan.SampleAt(step, b);
                 var rng = new Random(CamTrainer.Mix(seed, step, 1000 + b));
                 var (chw, label) = Crop(images[index], maps[index], o.CropSize, jitter, config.AffinityLabels, rng);
                 chw.CopyTo(batch, b * chw.Length);
@@ -97,9 +94,11 @@ public sealed class AffinityStage : IPipelineStage
                 throw new TrainingDivergedException(step, Checkpoints.Latest(runDir),
                     new LossTerms(loss.Total, loss.Total, 0, 0, 0));
             lastLoss = loss.Total;
-            log.WriteLine(JsonSerializer.Serialize(new { step = trainer.Step, loss.Total, loss.Background, loss.Foreground, loss.Negative, lr = trainer.LearningRate }));
+            recorder.Record((int)trainer.Step, new { step = trainer.Step, loss.Total, loss.Background, loss.Foreground, loss.Negative, lr = trainer.LearningRate },
+                ("aff/loss", loss.Total), ("aff/loss_bg", loss.Background), ("aff/loss_fg", loss.Foreground), ("aff/loss_neg", loss.Negative),
+                ("aff/lr", trainer.LearningRate));
             context.Progress?.Invoke("aff: train", (int)trainer.Step, (int)maxSteps, $"loss {loss.Total:F3}");
-            if (trainer.Step % 50 == 0 || trainer.Step == maxSteps)
+            if (TrainingRecorder.CheckpointDue((int)trainer.Step, (int)maxSteps, every: 50, stoppingNow: false))
                 trainer.SaveCheckpoint(runDir, seed);
         }
         return new StageResult(new Dictionary<string, double> { ["steps"] = maxSteps, ["finalLoss"] = lastLoss, ["images"] = train.Count });

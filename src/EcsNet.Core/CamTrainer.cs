@@ -1,4 +1,3 @@
-using System.Text.Json;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -83,16 +82,14 @@ public sealed class CamTrainer : IDisposable
     /// <summary>True in single-process training and on rank 0: the process that writes files.</summary>
     private bool IsRoot => sync?.IsRoot ?? true;
 
-    public static int StepsPerEpoch(int count, int batch) => Math.Max(1, count / batch);
+    public static int StepsPerEpoch(int count, int batch) => StepPlan.StepsPerEpoch(count, batch);
 
     public CamTrainingResult Train(ICamTrainingData data, IProgress<CamStepReport>? progress = null, CancellationToken ct = default)
     {
-        if (data.Count == 0)
-            throw new ArgumentException("no training images");
+        var plan = new StepPlan(data.Count, options.BatchSize, options.Epochs, options.Seed);
         if (options.Threads > 0)
             torch.set_num_threads(options.Threads);
-        int perEpoch = StepsPerEpoch(data.Count, options.BatchSize);
-        int maxSteps = perEpoch * options.Epochs;
+        int maxSteps = plan.MaxSteps;
         var schedule = new PolySchedule(options.LearningRate, maxSteps, options.PolyPower, options.WarmupSteps, options.WarmupLearningRate);
         int step = Resume();
         if (sync is not null)
@@ -101,18 +98,14 @@ public sealed class CamTrainer : IDisposable
             sync.BroadcastParameters();
         }
         string? lastCheckpoint = step > 0 ? LatestCheckpoint() : null;
-        // Flushed per line, so a crash or a kill keeps the log of every finished step.
-        using var log = IsRoot ? new StreamWriter(Path.Combine(runDir, "train-log.jsonl"), append: true) { AutoFlush = true } : null;
-        var tb = IsRoot ? torch.utils.tensorboard.SummaryWriter(Path.Combine(runDir, "tensorboard")) : null;
+        using var recorder = new TrainingRecorder(runDir, writes: IsRoot);
         var (shardStart, shardCount) = sync is null ? (0, options.BatchSize) : Shard(options.BatchSize, sync.Rank, sync.WorldSize);
         int stepsThisRun = 0;
         SetTrainMode();
         while (step < maxSteps)
         {
             ct.ThrowIfCancellationRequested();
-            int epoch = step / perEpoch;
-            var order = EpochOrder(data.Count, options.Seed, epoch);
-            int offset = (step % perEpoch) * options.BatchSize;
+            int epoch = plan.Epoch(step);
             double lr = schedule.At(step);
             SgdGroups.SetLearningRate(groups, lr);
 
@@ -121,7 +114,7 @@ public sealed class CamTrainer : IDisposable
             {
                 torch.manual_seed(Mix(options.Seed, step, -1));
                 model.SeedDropout(Mix(options.Seed, step, -3), shardStart, options.BatchSize);
-                var (images, labels) = Batch(data, order, offset, step, shardStart, shardCount);
+                var (images, labels) = Batch(data, plan, step, shardStart, shardCount);
                 optimizer.zero_grad();
                 var (loss, t) = EcsObjective.Compute(model, images, labels, step, sync);
                 // data-parallel: the global batch's terms, so that every rank sees a divergence at once
@@ -136,23 +129,16 @@ public sealed class CamTrainer : IDisposable
             }
             step++;
             stepsThisRun++;
-            if (log is not null && tb is not null)
-            {
-                log.WriteLine(JsonSerializer.Serialize(new { step, epoch, lr, terms.Total, terms.Classification, terms.CrossEntropy, terms.ReliableFraction, terms.ErasedFraction }));
-                tb.add_scalar("loss/total", (float)terms.Total, step);
-                tb.add_scalar("loss/cls", (float)terms.Classification, step);
-                tb.add_scalar("loss/ce", (float)terms.CrossEntropy, step);
-                tb.add_scalar("reliable_fraction", (float)terms.ReliableFraction, step);
-                tb.add_scalar("lr", (float)lr, step);
-            }
+            recorder.Record(step, new { step, epoch, lr, terms.Total, terms.Classification, terms.CrossEntropy, terms.ReliableFraction, terms.ErasedFraction },
+                ("loss/total", terms.Total), ("loss/cls", terms.Classification), ("loss/ce", terms.CrossEntropy),
+                ("reliable_fraction", terms.ReliableFraction), ("lr", lr));
             progress?.Report(new CamStepReport(step, maxSteps, epoch, lr, terms));   // every rank; the caller decides what to show
             bool stopNow = options.StopAfterSteps > 0 && stepsThisRun >= options.StopAfterSteps;
-            if (step % Math.Max(1, options.CheckpointEvery) == 0 || step == maxSteps || stopNow)
+            if (TrainingRecorder.CheckpointDue(step, maxSteps, options.CheckpointEvery, stopNow))
                 lastCheckpoint = SaveCheckpoint(step);
             if (stopNow)
                 break;
         }
-        log?.Flush();
         lastCheckpoint ??= SaveCheckpoint(step);
         // every rank returns once rank 0's last checkpoint is complete on disk
         sync?.SumAcrossRanks(new double[1]);
@@ -180,7 +166,7 @@ public sealed class CamTrainer : IDisposable
     }
 
     /// <summary>Positions [start, start + count) of the step's global batch.</summary>
-    private (Tensor Images, Tensor Labels) Batch(ICamTrainingData data, int[] order, int offset, int step, int start, int count)
+    private (Tensor Images, Tensor Labels) Batch(ICamTrainingData data, StepPlan plan, int step, int start, int count)
     {
         int crop = options.Crop;
         var images = new float[count * 3 * crop * crop];
@@ -188,7 +174,7 @@ public sealed class CamTrainer : IDisposable
         for (int k = 0; k < count; k++)
         {
             int i = start + k;   // position in the global batch: decides the image and its augmentation
-            int index = order[(offset + i) % order.Length];
+            int index = plan.SampleAt(step, i);
             var rng = new Random(Mix(options.Seed, step, i));
             var (img, lab) = data.Sample(index, crop, rng);
             if (img.Length != 3 * crop * crop || lab.Length != model.Options.Classes)
@@ -223,14 +209,6 @@ public sealed class CamTrainer : IDisposable
                 $"ranks resumed from different checkpoints (rank 0 at step {steps[0]}, " +
                 string.Join(", ", odd.Select(r => $"rank {r} at step {steps[r]}")) +
                 "): every rank must see the same run folder (shared storage)");
-    }
-
-    /// <summary>The shuffled sample order of an epoch, a pure function of (seed, epoch, salt).</summary>
-    public static int[] EpochOrder(int count, int seed, int epoch, int salt = -2)
-    {
-        var order = Enumerable.Range(0, count).ToArray();
-        new Random(Mix(seed, epoch, salt)).Shuffle(order);
-        return order;
     }
 
     /// <summary>Deterministic seed from (seed, a, b).</summary>

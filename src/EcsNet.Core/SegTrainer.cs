@@ -1,4 +1,3 @@
-using System.Text.Json;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -45,22 +44,18 @@ public sealed class SegTrainer : IDisposable
         optimizer = torch.optim.SGD(groups.Select(g => g.Group), options.LearningRate, options.Momentum, 0, options.WeightDecay, false, false);
     }
 
-    public static int StepsPerEpoch(int count, int batch) => Math.Max(1, count / batch);
+    public static int StepsPerEpoch(int count, int batch) => StepPlan.StepsPerEpoch(count, batch);
 
     public SegTrainingResult Train(ISegTrainingData data, IProgress<SegStepReport>? progress = null, CancellationToken ct = default)
     {
-        if (data.Count == 0)
-            throw new ArgumentException("no training images");
+        var plan = new StepPlan(data.Count, options.BatchSize, options.Epochs, options.Seed);
         if (options.Threads > 0)
             torch.set_num_threads(options.Threads);
-        int perEpoch = StepsPerEpoch(data.Count, options.BatchSize);
-        int maxSteps = perEpoch * options.Epochs;
+        int maxSteps = plan.MaxSteps;
         var schedule = new PolySchedule(options.LearningRate, maxSteps, options.PolyPower);
         int step = Checkpoints.Resume(runDir, options.Seed, model, optimizer);
         string? lastCheckpoint = step > 0 ? Checkpoints.Latest(runDir) : null;
-        // Flushed per line, so a crash or a kill keeps the log of every finished step.
-        using var log = new StreamWriter(Path.Combine(runDir, "train-log.jsonl"), append: true) { AutoFlush = true };
-        var tb = torch.utils.tensorboard.SummaryWriter(Path.Combine(runDir, "tensorboard"));
+        using var recorder = new TrainingRecorder(runDir);
         int stepsThisRun = 0;
         double lastLoss = double.NaN;
         model.train();
@@ -68,9 +63,7 @@ public sealed class SegTrainer : IDisposable
         while (step < maxSteps)
         {
             ct.ThrowIfCancellationRequested();
-            int epoch = step / perEpoch;
-            var order = CamTrainer.EpochOrder(data.Count, options.Seed, epoch);
-            int offset = (step % perEpoch) * options.BatchSize;
+            int epoch = plan.Epoch(step);
             double lr = schedule.At(step);
             SgdGroups.SetLearningRate(groups, lr);
 
@@ -80,7 +73,7 @@ public sealed class SegTrainer : IDisposable
                 // Trunk dropout (ResNet-38's b6/b7) draws from the global generator; the head from its own.
                 torch.manual_seed(CamTrainer.Mix(options.Seed, step, -1));
                 model.SeedDropout(CamTrainer.Mix(options.Seed, step, -3));
-                var (images, labels) = Batch(data, order, offset, step);
+                var (images, labels) = Batch(data, plan, step);
                 optimizer.zero_grad();
                 var value = SegLoss.CrossEntropy(model.forward(images), labels, options.LossGrid);
                 loss = value.item<float>();
@@ -92,29 +85,26 @@ public sealed class SegTrainer : IDisposable
             lastLoss = loss;
             step++;
             stepsThisRun++;
-            log.WriteLine(JsonSerializer.Serialize(new { step, epoch, lr, loss }));
-            tb.add_scalar("seg/loss", (float)loss, step);
-            tb.add_scalar("seg/lr", (float)lr, step);
+            recorder.Record(step, new { step, epoch, lr, loss }, ("seg/loss", loss), ("seg/lr", lr));
             progress?.Report(new SegStepReport(step, maxSteps, epoch, lr, loss));
             bool stopNow = options.StopAfterSteps > 0 && stepsThisRun >= options.StopAfterSteps;
-            if (step % Math.Max(1, options.CheckpointEvery) == 0 || step == maxSteps || stopNow)
+            if (TrainingRecorder.CheckpointDue(step, maxSteps, options.CheckpointEvery, stopNow))
                 lastCheckpoint = Checkpoints.Save(runDir, step, options.Seed, model, optimizer);
             if (stopNow)
                 break;
         }
-        log.Flush();
         return new SegTrainingResult(step, maxSteps, lastCheckpoint ?? Checkpoints.Save(runDir, step, options.Seed, model, optimizer),
             step >= maxSteps, lastLoss);
     }
 
-    private (Tensor Images, Tensor Labels) Batch(ISegTrainingData data, int[] order, int offset, int step)
+    private (Tensor Images, Tensor Labels) Batch(ISegTrainingData data, StepPlan plan, int step)
     {
         int n = options.BatchSize, crop = options.Crop, plane = crop * crop;
         var images = new float[n * 3 * plane];
         var labels = new long[n * plane];
         for (int i = 0; i < n; i++)
         {
-            int index = order[(offset + i) % order.Length];
+            int index = plan.SampleAt(step, i);
             var rng = new Random(CamTrainer.Mix(options.Seed, step, i));
             var (img, lab) = data.Sample(index, crop, rng);
             if (img.Length != 3 * plane || lab.Length != plane)
