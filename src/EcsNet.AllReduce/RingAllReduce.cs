@@ -27,6 +27,7 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
     private readonly Channel<Outgoing> outbound = Channel.CreateUnbounded<Outgoing>(new UnboundedChannelOptions { SingleReader = true });
     private readonly SemaphoreSlim gate = new(1, 1);
     private readonly CancellationTokenSource failed = new();
+    private readonly TaskCompletionSource failedSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource life = new();
     private readonly object failLock = new();
     private readonly GrpcChannel? channel;
@@ -162,6 +163,7 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
         outbound.Writer.TryWrite(new Outgoing(new RingChunk { Op = -1, Phase = -1, Abort = $"rank {Rank}: {reason.Message}", BlamedRank = blamed }, null, null, true));
         outbound.Writer.TryComplete();
         failed.Cancel();
+        failedSignal.TrySetResult();
     }
 
     private void Enqueue(Outgoing item)
@@ -336,8 +338,10 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
             for (var piece = 0; piece < Pieces(first); piece++)
                 Send(0, first, piece);
 
-            // one linked token for the whole collective; its timer is re-armed for every chunk
-            using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, ring.failed.Token);
+            // one token for the whole collective's reads, its timer re-armed for every chunk. It is not linked to
+            // the ring's failure: cancelling a read cancels the Pull call, and the predecessor would then blame
+            // this rank for a failure that started elsewhere (ReceiveAsync wakes on the failure instead).
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var header = await ReceiveAsync(-1, wait, cancellationToken);
             if (header.Op != op || header.Phase != -1)
                 throw Mismatch($"collective order differs: it is at op {header.Op} phase {header.Phase}, this rank starts op {op}");
@@ -462,7 +466,14 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
             wait.CancelAfter(ring.options.PeerTimeout);
             try
             {
-                if (!await stream.MoveNext(wait.Token))
+                var moving = stream.MoveNext(wait.Token);
+                if (!moving.IsCompleted && await Task.WhenAny(moving, ring.failedSignal.Task) != moving)
+                {
+                    // the ring failed elsewhere: leave this read pending (disposing the ring ends it)
+                    _ = moving.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                    throw ring.failure!;
+                }
+                if (!await moving)
                     throw new PeerFailedException(pred.Rank, pred.Address, $"{pred} closed its stream during all-reduce op {op} phase {phase}");
                 chunk = stream.Current;
             }

@@ -119,7 +119,9 @@ public sealed class CoordinatorTests
     [Fact]
     public async Task A_frozen_worker_loses_its_lease()
     {
-        await using var host = await CoordinatorHost.StartAsync(Quick with { WorldSize = 2 });
+        // a 3 s lease against 200 ms heartbeats: on a busy test machine the live worker's heartbeats can be
+        // late by a second, and it must not be the one that loses its lease
+        await using var host = await CoordinatorHost.StartAsync(Quick with { WorldSize = 2, LeaseTimeout = TimeSpan.FromSeconds(3) });
         await using var alive = await ClusterWorker.StartAsync(Worker(host));
         // a "frozen" worker: registered, watch stream open, but no heartbeats
         using var channel = GrpcChannel.ForAddress(host.Address);

@@ -52,11 +52,35 @@ public sealed class RingFailureTests
         await ring.Servers[1].DisposeAsync();
 
         var seen0 = await FailsAsync(ring.Rings[0].AllReduceAsync(buffers[0]));
+        // rank 0's failure must not reach rank 2 as a failure of rank 0's: give any such signal time to arrive
+        await Task.Delay(300);
         var seen2 = await FailsAsync(ring.Rings[2].AllReduceAsync(buffers[2]));
         Assert.Equal(1, seen0.Rank);
         Assert.Equal(1, seen2.Rank);
         Assert.Contains("rank 1", seen0.Message);
         Assert.Contains("rank 1", seen2.Message);
+    }
+
+    [Fact]
+    public async Task A_rank_failing_mid_collective_is_not_blamed_by_its_predecessor()
+    {
+        // rank 0 is inside a collective, waiting for rank 2, when its successor (rank 1) dies. Rank 0 fails
+        // naming rank 1; that must not look to rank 2 (rank 0's predecessor) like a failure of rank 0.
+        await using var ring = await LocalRing.StartAsync(3, LocalRing.Fast with { PeerTimeout = TimeSpan.FromSeconds(20) });
+        var buffers = Enumerable.Range(0, 3).Select(_ => new float[5000]).ToArray();
+        await ring.AllAsync((rank, r) => rank.AllReduceAsync(buffers[r])).WaitAsync(Bound);
+
+        var waiting = ring.Rings[0].AllReduceAsync(buffers[0]);
+        await Task.Delay(200);
+        Assert.False(waiting.IsCompleted);
+        await ring.Rings[1].DisposeAsync();
+        await ring.Servers[1].DisposeAsync();
+        var seen0 = await FailsAsync(waiting);
+        Assert.True(seen0.Rank == 1, seen0.Message);
+
+        await Task.Delay(300);
+        var seen2 = await FailsAsync(ring.Rings[2].AllReduceAsync(buffers[2]));
+        Assert.True(seen2.Rank == 1, seen2.Message);
     }
 
     [Fact]
