@@ -27,7 +27,6 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
     private readonly Channel<Outgoing> outbound = Channel.CreateUnbounded<Outgoing>(new UnboundedChannelOptions { SingleReader = true });
     private readonly SemaphoreSlim gate = new(1, 1);
     private readonly CancellationTokenSource failed = new();
-    private readonly TaskCompletionSource failedSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource life = new();
     private readonly object failLock = new();
     private readonly GrpcChannel? channel;
@@ -163,7 +162,6 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
         outbound.Writer.TryWrite(new Outgoing(new RingChunk { Op = -1, Phase = -1, Abort = $"rank {Rank}: {reason.Message}", BlamedRank = blamed }, null, null, true));
         outbound.Writer.TryComplete();
         failed.Cancel();
-        failedSignal.TrySetResult();
     }
 
     private void Enqueue(Outgoing item)
@@ -340,7 +338,7 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
 
             // one token for the whole collective's reads, its timer re-armed for every chunk. It is not linked to
             // the ring's failure: cancelling a read cancels the Pull call, and the predecessor would then blame
-            // this rank for a failure that started elsewhere (ReceiveAsync wakes on the failure instead).
+            // this rank for a failure that started elsewhere (ReceiveAsync stops waiting on the failure instead).
             using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var header = await ReceiveAsync(-1, wait, cancellationToken);
             if (header.Op != op || header.Phase != -1)
@@ -467,13 +465,18 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
             try
             {
                 var moving = stream.MoveNext(wait.Token);
-                if (!moving.IsCompleted && await Task.WhenAny(moving, ring.failedSignal.Task) != moving)
+                bool more;
+                try
                 {
-                    // the ring failed elsewhere: leave this read pending (disposing the ring ends it)
-                    _ = moving.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
-                    throw ring.failure!;
+                    more = await moving.WaitAsync(ring.failed.Token);
                 }
-                if (!await moving)
+                catch (OperationCanceledException) when (!moving.IsCompleted)
+                {
+                    // the ring failed elsewhere: leave this read pending (disposing the ring ends it), observed
+                    _ = moving.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                    throw;
+                }
+                if (!more)
                     throw new PeerFailedException(pred.Rank, pred.Address, $"{pred} closed its stream during all-reduce op {op} phase {phase}");
                 chunk = stream.Current;
             }
