@@ -1,3 +1,5 @@
+using EcsNet.AllReduce.Ring;
+
 namespace EcsNet.AllReduce;
 
 /// <summary>

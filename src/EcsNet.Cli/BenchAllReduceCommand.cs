@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using EcsNet.AllReduce;
+using EcsNet.AllReduce.Rendezvous;
 using EcsNet.Data;
 using Spectre.Console;
 

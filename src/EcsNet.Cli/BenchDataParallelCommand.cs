@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using EcsNet.AllReduce;
+using EcsNet.Bench;
 using EcsNet.Data;
 
 namespace EcsNet.Cli;

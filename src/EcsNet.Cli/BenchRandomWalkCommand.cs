@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
-using EcsNet.Core;
 using EcsNet.Data;
+using EcsNet.Labels.Propagation;
 using Spectre.Console;
 
 namespace EcsNet.Cli;

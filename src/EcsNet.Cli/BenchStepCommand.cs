@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using EcsNet.Core;
+using EcsNet.Bench;
 using Spectre.Console;
 
 namespace EcsNet.Cli;

@@ -2,7 +2,9 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using EcsNet.Core;
+using EcsNet.Core.Nets;
+using EcsNet.Core.Stages;
+using EcsNet.Core.Training;
 using EcsNet.Data;
 using Spectre.Console;
 

@@ -1,9 +1,10 @@
 using System.CommandLine;
-using System.Diagnostics;
-using EcsNet.Core;
+using EcsNet.Core.Nets;
+using EcsNet.Core.Stages;
+using EcsNet.Core.Training;
 using EcsNet.Data;
+using EcsNet.Labels.Evaluation;
 using Spectre.Console;
-using TorchSharp;
 
 namespace EcsNet.Cli;
 

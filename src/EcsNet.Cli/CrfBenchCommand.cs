@@ -1,8 +1,9 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
-using EcsNet.Core;
+using EcsNet.Bench;
 using EcsNet.Data;
+using EcsNet.Labels.Crf;
 using Spectre.Console;
 
 namespace EcsNet.Cli;

@@ -1,7 +1,8 @@
 using System.CommandLine;
 using System.Diagnostics;
-using EcsNet.Core;
 using EcsNet.Data;
+using EcsNet.Labels.Cams;
+using EcsNet.Labels.Crf;
 using Spectre.Console;
 
 namespace EcsNet.Cli;
@@ -70,7 +71,7 @@ public static class CrfCommand
                     if (cams.Width != image.Width || cams.Height != image.Height)
                         throw new BadInputException(Path.Combine(camDir, sample.Id + ".npy"),
                             $"CAM is {cams.Width}x{cams.Height} but image {sample.Id} is {image.Width}x{image.Height}");
-                    var mask = CrfStage.Refine(image, cams, background, options);
+                    var mask = CamCrf.Refine(image, cams, background, options);
                     ImageCodec.WriteLabelPng(Path.Combine(outDir, sample.Id + ".png"), mask);
                     var counts = new long[VocClasses.Count];
                     foreach (byte l in mask.Labels) counts[l]++;

@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using EcsNet.Core;
 using EcsNet.Data;
+using EcsNet.Labels.Evaluation;
 using Spectre.Console;
 
 namespace EcsNet.Cli;

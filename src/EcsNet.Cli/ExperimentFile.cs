@@ -1,6 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using EcsNet.Core;
+using EcsNet.Core.Stages;
 using EcsNet.Data;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;

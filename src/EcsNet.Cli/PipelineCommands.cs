@@ -1,5 +1,6 @@
 using System.CommandLine;
-using EcsNet.Core;
+using EcsNet.Core.Nets;
+using EcsNet.Core.Stages;
 using EcsNet.Data;
 using Spectre.Console;
 

@@ -1,2 +1,2 @@
-EcsNet.Core.TorchRuntime.UsePassiveOpenMpWait();
+EcsNet.Core.Runtime.TorchRuntime.UsePassiveOpenMpWait();
 return await EcsNet.Cli.EcsNetCli.RunAsync(args);

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using EcsNet.AllReduce;
+using EcsNet.AllReduce.Ring;
 using EcsNet.Data;
 
 namespace EcsNet.Cli;

@@ -1,6 +1,10 @@
 using System.CommandLine;
-using EcsNet.Core;
+using EcsNet.Core.Inference;
+using EcsNet.Core.Nets;
+using EcsNet.Core.Stages;
+using EcsNet.Core.Training;
 using EcsNet.Data;
+using EcsNet.Labels.Evaluation;
 using Spectre.Console;
 
 namespace EcsNet.Cli;
@@ -13,7 +17,7 @@ public static class SegCommands
     /// The dense CRF (PSA defaults) used by --crf; null would make --crf stop with a clear error.
     /// </summary>
     internal static Func<RgbImage, float[], int, float[]>? DenseCrf { get; set; } =
-        (image, probs, labels) => EcsNet.Core.DenseCrf.Infer(image, probs, labels);
+        (image, probs, labels) => EcsNet.Labels.Crf.DenseCrf.Infer(image, probs, labels);
 
     public static IEnumerable<Command> Build(CliIo io)
     {

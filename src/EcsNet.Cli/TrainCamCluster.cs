@@ -3,7 +3,12 @@ using System.CommandLine.Parsing;
 using System.Globalization;
 using System.Text.Json;
 using EcsNet.AllReduce;
-using EcsNet.Core;
+using EcsNet.AllReduce.DataParallel;
+using EcsNet.AllReduce.Rendezvous;
+using EcsNet.AllReduce.Ring;
+using EcsNet.Core.Stages;
+using EcsNet.Core.Training;
+using EcsNet.Core.Weights;
 using EcsNet.Data;
 using Spectre.Console;
 

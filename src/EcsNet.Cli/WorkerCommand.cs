@@ -1,6 +1,10 @@
 using System.CommandLine;
 using System.Text.Json;
 using EcsNet.AllReduce;
+using EcsNet.AllReduce.DataParallel;
+using EcsNet.AllReduce.Rendezvous;
+using EcsNet.AllReduce.Ring;
+using EcsNet.Bench;
 using EcsNet.Data;
 
 namespace EcsNet.Cli;

@@ -208,13 +208,13 @@ public static class SyntheticVoc
     private sealed class Creature
     {
         public int ClassIndex;
-        private double _cx, _cy, _a, _b, _cos, _sin, _px, _py, _pr;
-        private (double R, double G, double B) _body, _part, _partAlt;
-        private int _pattern;
-        private double _stripePeriod, _stripePhase;
+        private double centreX, centreY, semiMajor, semiMinor, cos, sin, partX, partY, partRadius;
+        private (double R, double G, double B) bodyTone, partTone, partAltTone;
+        private int patternKind;
+        private double stripePeriod, stripePhase;
 
-        public double Area => Math.PI * _a * _b + Math.PI * _pr * _pr * 0.6; // part sticks out of the body by about this much
-        public double PartArea => Math.PI * _pr * _pr;
+        public double Area => Math.PI * semiMajor * semiMinor + Math.PI * partRadius * partRadius * 0.6; // part sticks out of the body by about this much
+        public double PartArea => Math.PI * partRadius * partRadius;
 
         // Shared fur colours: any class may get any of them (the body is not class evidence).
         private static readonly (double, double, double)[] Furs =
@@ -245,45 +245,45 @@ public static class SyntheticVoc
             var c = new Creature
             {
                 ClassIndex = o.Classes[k],
-                _cx = cx, _cy = cy, _a = a, _b = b, _cos = Math.Cos(angle), _sin = Math.Sin(angle),
-                _pr = Math.Max(2.5, o.PartRadius * b),
-                _pattern = k % 3,
-                _stripePeriod = Math.Max(3, a / 4),
-                _stripePhase = rng.NextDouble() * 2 * Math.PI,
+                centreX = cx, centreY = cy, semiMajor = a, semiMinor = b, cos = Math.Cos(angle), sin = Math.Sin(angle),
+                partRadius = Math.Max(2.5, o.PartRadius * b),
+                patternKind = k % 3,
+                stripePeriod = Math.Max(3, a / 4),
+                stripePhase = rng.NextDouble() * 2 * Math.PI,
             };
-            double d = end * (a - 0.5 * c._pr);
-            c._px = cx + d * c._cos;
-            c._py = cy + d * c._sin;
+            double d = end * (a - 0.5 * c.partRadius);
+            c.partX = cx + d * c.cos;
+            c.partY = cy + d * c.sin;
 
             // Body: a shared fur colour, jittered per object, plus a mild class tint.
             var fur = Furs[rng.Next(Furs.Length)];
             double tintAngle = 2 * Math.PI * k / o.Classes.Count;
             double jitter() => (rng.NextDouble() - 0.5) * 24;
-            c._body = (
+            c.bodyTone = (
                 fur.Item1 + jitter() + o.BodyTint * Math.Cos(tintAngle),
                 fur.Item2 + jitter() + o.BodyTint * Math.Cos(tintAngle + 2 * Math.PI / 3),
                 fur.Item3 + jitter() + o.BodyTint * Math.Cos(tintAngle + 4 * Math.PI / 3));
 
             // Part: a saturated class hue (classes spread round the colour wheel), with a darker second tone for its pattern.
-            c._part = Hsv((double)k / o.Classes.Count, 0.9, 0.95);
-            c._partAlt = Hsv((double)k / o.Classes.Count, 0.9, 0.55);
+            c.partTone = Hsv((double)k / o.Classes.Count, 0.9, 0.95);
+            c.partAltTone = Hsv((double)k / o.Classes.Count, 0.9, 0.55);
             return c;
         }
 
         private bool InBody(double x, double y)
         {
-            double dx = x - _cx, dy = y - _cy;
-            double u = dx * _cos + dy * _sin, v = -dx * _sin + dy * _cos;
-            return u * u / (_a * _a) + v * v / (_b * _b) <= 1;
+            double dx = x - centreX, dy = y - centreY;
+            double u = dx * cos + dy * sin, v = -dx * sin + dy * cos;
+            return u * u / (semiMajor * semiMajor) + v * v / (semiMinor * semiMinor) <= 1;
         }
 
-        private bool InPart(double x, double y) => (x - _px) * (x - _px) + (y - _py) * (y - _py) <= _pr * _pr;
+        private bool InPart(double x, double y) => (x - partX) * (x - partX) + (y - partY) * (y - partY) <= partRadius * partRadius;
 
         public void Stamp(int[] owner, bool[] onPart, int id, int w, int h)
         {
-            double reach = _a + _pr;
-            int x0 = Math.Max(0, (int)(_cx - reach)), x1 = Math.Min(w - 1, (int)(_cx + reach) + 1);
-            int y0 = Math.Max(0, (int)(_cy - reach)), y1 = Math.Min(h - 1, (int)(_cy + reach) + 1);
+            double reach = semiMajor + partRadius;
+            int x0 = Math.Max(0, (int)(centreX - reach)), x1 = Math.Min(w - 1, (int)(centreX + reach) + 1);
+            int y0 = Math.Max(0, (int)(centreY - reach)), y1 = Math.Min(h - 1, (int)(centreY + reach) + 1);
             for (int y = y0; y <= y1; y++)
                 for (int x = x0; x <= x1; x++)
                 {
@@ -300,22 +300,22 @@ public static class SyntheticVoc
         /// <summary>Fur: soft stripes across the major axis, the same for every class.</summary>
         public (double, double, double) BodyColour(int x, int y)
         {
-            double u = (x + 0.5 - _cx) * _cos + (y + 0.5 - _cy) * _sin;
-            double m = 1 + 0.12 * Math.Sin(2 * Math.PI * u / _stripePeriod + _stripePhase);
-            return (_body.R * m, _body.G * m, _body.B * m);
+            double u = (x + 0.5 - centreX) * cos + (y + 0.5 - centreY) * sin;
+            double m = 1 + 0.12 * Math.Sin(2 * Math.PI * u / stripePeriod + stripePhase);
+            return (bodyTone.R * m, bodyTone.G * m, bodyTone.B * m);
         }
 
         /// <summary>Part: solid, ringed, or striped in the class's two tones (pattern by class).</summary>
         public (double, double, double) PartColour(int x, int y)
         {
-            double dx = x + 0.5 - _px, dy = y + 0.5 - _py;
-            bool alt = _pattern switch
+            double dx = x + 0.5 - partX, dy = y + 0.5 - partY;
+            bool alt = patternKind switch
             {
                 0 => false,
-                1 => Math.Sqrt(dx * dx + dy * dy) < 0.5 * _pr,
-                _ => ((int)Math.Floor((dx + dy) / Math.Max(1.5, _pr / 2)) & 1) == 1,
+                1 => Math.Sqrt(dx * dx + dy * dy) < 0.5 * partRadius,
+                _ => ((int)Math.Floor((dx + dy) / Math.Max(1.5, partRadius / 2)) & 1) == 1,
             };
-            return alt ? _partAlt : _part;
+            return alt ? partAltTone : partTone;
         }
     }
 

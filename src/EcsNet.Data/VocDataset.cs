@@ -29,7 +29,7 @@ public sealed record SkippedSample(string Id, string File, string Problem)
 /// </summary>
 public sealed class VocDataset
 {
-    private readonly Dictionary<string, VocSample> _byId;
+    private readonly Dictionary<string, VocSample> byId;
 
     private VocDataset(VocLayout layout, string split, string splitFile, VocOptions options,
         IReadOnlyList<VocSample> samples, IReadOnlyList<SkippedSample> skipped)
@@ -40,7 +40,7 @@ public sealed class VocDataset
         Options = options;
         Samples = samples;
         Skipped = skipped;
-        _byId = samples.ToDictionary(s => s.Id, StringComparer.Ordinal);
+        byId = samples.ToDictionary(s => s.Id, StringComparer.Ordinal);
     }
 
     public VocLayout Layout { get; }
@@ -94,10 +94,10 @@ public sealed class VocDataset
         return new VocDataset(layout, split, splitFile, options, samples, skipped);
     }
 
-    public bool Contains(string id) => _byId.ContainsKey(id);
+    public bool Contains(string id) => byId.ContainsKey(id);
 
     public VocSample Get(string id) =>
-        _byId.TryGetValue(id, out var s) ? s : throw new KeyNotFoundException($"id '{id}' is not in split {Split} ({SplitFile})");
+        byId.TryGetValue(id, out var s) ? s : throw new KeyNotFoundException($"id '{id}' is not in split {Split} ({SplitFile})");
 
     /// <summary>Decodes the JPEG of a sample.</summary>
     public RgbImage LoadImage(string id) => ImageCodec.ReadRgb(Get(id).ImagePath);

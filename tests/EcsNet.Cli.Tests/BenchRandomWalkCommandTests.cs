@@ -1,6 +1,6 @@
 using System.Text.Json;
-using EcsNet.Core;
 using EcsNet.Data;
+using EcsNet.Labels.Propagation;
 
 namespace EcsNet.Cli.Tests;
 

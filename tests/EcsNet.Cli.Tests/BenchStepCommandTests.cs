@@ -1,5 +1,4 @@
 using System.Text.Json;
-using EcsNet.Cli;
 
 namespace EcsNet.Cli.Tests;
 

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using EcsNet.Cli;
 using EcsNet.Data;
 using SkiaSharp;
 
@@ -8,26 +7,26 @@ namespace EcsNet.Cli.Tests;
 public sealed class CrfCommandTests : IDisposable
 {
     private const int W = 48, H = 36;
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "ecsnet-crf-" + Guid.NewGuid().ToString("N"));
+    private readonly string root = Path.Combine(Path.GetTempPath(), "ecsnet-crf-" + Guid.NewGuid().ToString("N"));
 
     public CrfCommandTests()
     {
         // One image: top-left blue "cat", top-right orange "dog", a grey band at the bottom.
-        Directory.CreateDirectory(Path.Combine(_root, "JPEGImages"));
-        Directory.CreateDirectory(Path.Combine(_root, "Annotations"));
-        Directory.CreateDirectory(Path.Combine(_root, "ImageSets", "Segmentation"));
-        Directory.CreateDirectory(Path.Combine(_root, "cams"));
+        Directory.CreateDirectory(Path.Combine(root, "JPEGImages"));
+        Directory.CreateDirectory(Path.Combine(root, "Annotations"));
+        Directory.CreateDirectory(Path.Combine(root, "ImageSets", "Segmentation"));
+        Directory.CreateDirectory(Path.Combine(root, "cams"));
         using (var bitmap = new SKBitmap(W, H))
         {
             for (int y = 0; y < H; y++)
                 for (int x = 0; x < W; x++)
                     bitmap.SetPixel(x, y, Region(x, y) switch { 8 => new SKColor(30, 40, 200), 12 => new SKColor(230, 140, 30), _ => new SKColor(128, 128, 128) });
             using var data = bitmap.Encode(SKEncodedImageFormat.Jpeg, 95);
-            File.WriteAllBytes(Path.Combine(_root, "JPEGImages", "img1.jpg"), data.ToArray());
+            File.WriteAllBytes(Path.Combine(root, "JPEGImages", "img1.jpg"), data.ToArray());
         }
-        File.WriteAllText(Path.Combine(_root, "Annotations", "img1.xml"),
+        File.WriteAllText(Path.Combine(root, "Annotations", "img1.xml"),
             "<annotation><filename>img1.jpg</filename><object><name>cat</name></object><object><name>dog</name></object><object><name>cat</name></object></annotation>");
-        File.WriteAllText(Path.Combine(_root, "ImageSets", "Segmentation", "train.txt"), "img1\n");
+        File.WriteAllText(Path.Combine(root, "ImageSets", "Segmentation", "train.txt"), "img1\n");
 
         // CAMs: the right class scores 0.6 in its region, 0.1 elsewhere; a wrong class (bird, not in the image) scores 1 everywhere.
         var cam = new float[20 * H * W];
@@ -39,12 +38,12 @@ public sealed class CrfCommandTests : IDisposable
                 cam[(12 - 1) * H * W + p] = Region(x, y) == 12 ? 0.6f : 0.1f;
                 cam[(3 - 1) * H * W + p] = 1f;
             }
-        NpyFile.Write(Path.Combine(_root, "cams", "img1.npy"), cam, 20, H, W);
+        NpyFile.Write(Path.Combine(root, "cams", "img1.npy"), cam, 20, H, W);
     }
 
     public void Dispose()
     {
-        try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
+        try { Directory.Delete(root, recursive: true); } catch (IOException) { }
     }
 
     private static int Region(int x, int y) => y >= 26 ? 0 : x < W / 2 ? 8 : 12;
@@ -54,11 +53,11 @@ public sealed class CrfCommandTests : IDisposable
     [InlineData("--bg-alpha", "4")]
     public async Task WritesLabelMapsWithBackgroundAndImageClasses(string bgOption, string bgValue)
     {
-        var (code, stdout, stderr) = await Run("crf", "--voc", _root, "--split", "train", "--cams", Path.Combine(_root, "cams"), "--out", Path.Combine(_root, "out"), bgOption, bgValue);
+        var (code, stdout, stderr) = await Run("crf", "--voc", root, "--split", "train", "--cams", Path.Combine(root, "cams"), "--out", Path.Combine(root, "out"), bgOption, bgValue);
         Assert.True(code == 0, stderr);
         Assert.Contains("wrote 1 label maps", stdout);
 
-        var labels = ImageCodec.ReadLabelPng(Path.Combine(_root, "out", "img1.png"));
+        var labels = ImageCodec.ReadLabelPng(Path.Combine(root, "out", "img1.png"));
         Assert.Equal((W, H), (labels.Width, labels.Height));
         int wrong = 0;
         for (int y = 0; y < H; y++)
@@ -70,8 +69,8 @@ public sealed class CrfCommandTests : IDisposable
     [Fact]
     public async Task CamOfWrongSizeNamesTheFile()
     {
-        NpyFile.Write(Path.Combine(_root, "cams", "img1.npy"), new float[20 * 10 * 10], 20, 10, 10);
-        var (code, _, stderr) = await Run("crf", "--voc", _root, "--split", "train", "--cams", Path.Combine(_root, "cams"), "--out", Path.Combine(_root, "out"));
+        NpyFile.Write(Path.Combine(root, "cams", "img1.npy"), new float[20 * 10 * 10], 20, 10, 10);
+        var (code, _, stderr) = await Run("crf", "--voc", root, "--split", "train", "--cams", Path.Combine(root, "cams"), "--out", Path.Combine(root, "out"));
         Assert.Equal(2, code);
         Assert.Contains("img1.npy: CAM is 10x10 but image img1 is 48x36", stderr);
     }
@@ -79,15 +78,15 @@ public sealed class CrfCommandTests : IDisposable
     [Fact]
     public async Task MissingSplitAndConflictingOptionsAreBadInput()
     {
-        var (code, _, stderr) = await Run("crf", "--voc", _root, "--split", "nosuch", "--cams", Path.Combine(_root, "cams"), "--out", Path.Combine(_root, "out"));
+        var (code, _, stderr) = await Run("crf", "--voc", root, "--split", "nosuch", "--cams", Path.Combine(root, "cams"), "--out", Path.Combine(root, "out"));
         Assert.Equal(2, code);
         Assert.Contains("split list 'nosuch' not found", stderr);
 
-        (code, _, stderr) = await Run("crf", "--voc", _root, "--split", "train", "--cams", Path.Combine(_root, "cams"), "--out", Path.Combine(_root, "out"), "--bg-alpha", "4", "--bg-threshold", "0.2");
+        (code, _, stderr) = await Run("crf", "--voc", root, "--split", "train", "--cams", Path.Combine(root, "cams"), "--out", Path.Combine(root, "out"), "--bg-alpha", "4", "--bg-threshold", "0.2");
         Assert.Equal(2, code);
         Assert.Contains("not both", stderr);
 
-        (code, _, stderr) = await Run("crf", "--voc", _root, "--split", "train", "--cams", Path.Combine(_root, "cams"), "--out", Path.Combine(_root, "out"), "--bilateral-srgb", "0");
+        (code, _, stderr) = await Run("crf", "--voc", root, "--split", "train", "--cams", Path.Combine(root, "cams"), "--out", Path.Combine(root, "out"), "--bilateral-srgb", "0");
         Assert.Equal(2, code);
         Assert.Contains("bilateral srgb must be a positive", stderr);
     }
@@ -106,7 +105,7 @@ public sealed class CrfCommandTests : IDisposable
     [Fact]
     public async Task BenchWritesTheWorkloadForAnotherImplementation()
     {
-        string dir = Path.Combine(_root, "workload");
+        string dir = Path.Combine(root, "workload");
         var (code, _, stderr) = await Run("bench", "crf", "--width", "20", "--height", "10", "--labels", "4", "--runs", "1", "--json", "--save-input", dir);
         Assert.True(code == 0, stderr);
         var image = NpyFile.Read(Path.Combine(dir, "image.npy"));

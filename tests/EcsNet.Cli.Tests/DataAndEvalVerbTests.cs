@@ -1,5 +1,6 @@
 using System.Text.Json;
 using EcsNet.Data;
+using EcsNet.Testing;
 
 namespace EcsNet.Cli.Tests;
 

@@ -1,4 +1,5 @@
 using EcsNet.Data;
+using EcsNet.Testing;
 
 namespace EcsNet.Cli.Tests;
 

@@ -1,5 +1,7 @@
 using System.Text.Json;
-using EcsNet.Core;
+using EcsNet.Core.Stages;
+using EcsNet.Core.Training;
+using EcsNet.Testing;
 
 namespace EcsNet.Cli.Tests;
 

@@ -1,3 +1,5 @@
+using EcsNet.Testing;
+
 namespace EcsNet.Data.Tests;
 
 public class ImageCodecTests

@@ -1,22 +1,21 @@
-using EcsNet.Data;
 
 namespace EcsNet.Data.Tests;
 
 public sealed class NpyFileTests : IDisposable
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), "ecsnet-npy-" + Guid.NewGuid().ToString("N"));
+    private readonly string dir = Path.Combine(Path.GetTempPath(), "ecsnet-npy-" + Guid.NewGuid().ToString("N"));
 
-    public NpyFileTests() => Directory.CreateDirectory(_dir);
+    public NpyFileTests() => Directory.CreateDirectory(dir);
 
     public void Dispose()
     {
-        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+        try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
     }
 
     [Fact]
     public void FloatAndByteArraysRoundTrip()
     {
-        string f = Path.Combine(_dir, "f.npy"), b = Path.Combine(_dir, "b.npy");
+        string f = Path.Combine(dir, "f.npy"), b = Path.Combine(dir, "b.npy");
         var values = new[] { 0f, -1.5f, 3.25f, float.MaxValue, 1e-7f, 2f };
         NpyFile.Write(f, values, 2, 3);
         NpyFile.Write(b, new byte[] { 0, 7, 255 }, 3);
@@ -48,7 +47,7 @@ public sealed class NpyFileTests : IDisposable
     [Fact]
     public void BadFilesNameTheFileAndTheProblem()
     {
-        string path = Path.Combine(_dir, "bad.npy");
+        string path = Path.Combine(dir, "bad.npy");
         File.WriteAllText(path, "not numpy at all");
         var e = Assert.Throws<BadInputException>(() => NpyFile.Read(path));
         Assert.Equal($"{path}: not a .npy file (bad magic)", e.Message);
@@ -62,7 +61,7 @@ public sealed class NpyFileTests : IDisposable
         e = Assert.Throws<BadInputException>(() => NpyFile.Parse(System.Text.Encoding.Latin1.GetBytes(text), "int.npy"));
         Assert.Contains("unsupported dtype '<i8'", e.Message);
 
-        e = Assert.Throws<BadInputException>(() => NpyFile.Read(Path.Combine(_dir, "missing.npy")));
+        e = Assert.Throws<BadInputException>(() => NpyFile.Read(Path.Combine(dir, "missing.npy")));
         Assert.Contains("cannot read .npy file", e.Message);
     }
 }

@@ -1,13 +1,15 @@
+using EcsNet.Testing;
+
 namespace EcsNet.Data.Tests;
 
 /// <summary>A tiny generated VOC tree in a temp folder (6 train + 2 val images at 64 px), deleted on dispose.</summary>
 public sealed class TinyVoc : IDisposable
 {
-    private readonly TempDir _dir = new();
+    private readonly TempDir dir = new();
 
     public TinyVoc(int train = 6, int val = 2, int size = 64, int seed = 3)
     {
-        Result = SyntheticVoc.Generate(_dir.Path, new SynthOptions { TrainImages = train, ValImages = val, Size = size, Seed = seed });
+        Result = SyntheticVoc.Generate(dir.Path, new SynthOptions { TrainImages = train, ValImages = val, Size = size, Seed = seed });
         Layout = new VocLayout(Result.Root);
     }
 
@@ -16,11 +18,11 @@ public sealed class TinyVoc : IDisposable
     public VocLayout Layout { get; }
 
     /// <summary>The folder that holds VOC2012/.</summary>
-    public string Parent => _dir.Path;
+    public string Parent => dir.Path;
 
     public string Root => Result.Root;
 
     public string FirstTrainId => Result.TrainIds[0];
 
-    public void Dispose() => _dir.Dispose();
+    public void Dispose() => dir.Dispose();
 }

@@ -1,0 +1,59 @@
+using EcsNet.Core.Training;
+using static TorchSharp.torch;
+
+namespace EcsNet.AllReduce.DataParallel;
+
+/// <summary>
+/// The Core trainers' <see cref="IGradientSync"/> over <see cref="DistributedDataParallel"/> and a ring (or any
+/// <see cref="ICollective"/>): gradients averaged in overlapped buckets, control values (loss terms, |Φ|,
+/// resume steps) summed with a float64 all-reduce. Collectives block the calling (training) thread; a
+/// failing or silent peer surfaces as <see cref="PeerFailedException"/> naming its rank within the ring's
+/// peer timeout.
+/// </summary>
+public sealed class DataParallelGradientSync : IGradientSync
+{
+    private readonly ICollective collective;
+    private readonly DataParallelOptions options;
+    private DistributedDataParallel? dataParallel;
+
+    public DataParallelGradientSync(ICollective collective, DataParallelOptions? options = null)
+    {
+        this.collective = collective;
+        this.options = options ?? new DataParallelOptions();
+        this.options.Validate();
+    }
+
+    public int Rank => collective.Rank;
+
+    public int WorldSize => collective.WorldSize;
+
+    public bool IsRoot => collective.Rank == 0;
+
+    /// <summary>Timings of the last synchronised backward (null before the first).</summary>
+    public DataParallelStats? LastSync => dataParallel?.LastSync;
+
+    /// <summary>The bucket sizes of the attached model, in launch order.</summary>
+    public IReadOnlyList<long> BucketSizes => Attached.BucketSizes;
+
+    private DistributedDataParallel Attached => dataParallel ?? throw new InvalidOperationException("attach a module first");
+
+    public void Attach(nn.Module module)
+    {
+        if (dataParallel is not null)
+            throw new InvalidOperationException("this gradient sync is already attached to a module");
+        dataParallel = new DistributedDataParallel(module, collective, options);
+    }
+
+    public void BroadcastParameters() => Attached.BroadcastParametersAsync().GetAwaiter().GetResult();
+
+    public void Backward(Tensor loss) => Attached.Backward(loss);
+
+    public void SumAcrossRanks(double[] values) =>
+        collective.AllReduceAsync(values.AsMemory(), ReduceOp.Sum).GetAwaiter().GetResult();
+
+    public void Dispose()
+    {
+        dataParallel?.Dispose();
+        dataParallel = null;
+    }
+}

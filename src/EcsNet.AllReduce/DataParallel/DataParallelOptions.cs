@@ -1,0 +1,50 @@
+using EcsNet.AllReduce.Ring;
+
+namespace EcsNet.AllReduce.DataParallel;
+
+/// <summary>Settings of data-parallel gradient synchronisation (SPEC §7). Every figure can be set from the CLI.</summary>
+public sealed record DataParallelOptions
+{
+    /// <summary>
+    /// Gradient bytes per bucket: 25 MiB, PyTorch DDP's <c>bucket_cap_mb</c> default. Smaller buckets start
+    /// communicating earlier in backward; larger ones pay the per-collective cost less often.
+    /// </summary>
+    public long BucketBytes { get; init; } = 25L << 20;
+
+    /// <summary>
+    /// Cap of the first bucket (the last layers' gradients): 1 MiB, DDP's <c>first_bucket_bytes_cap</c>
+    /// default, so that communication starts early in backward.
+    /// </summary>
+    public long FirstBucketBytes { get; init; } = 1L << 20;
+
+    /// <summary>Start each bucket's all-reduce as soon as its gradients are final, while backward continues.</summary>
+    public bool OverlapWithBackward { get; init; } = true;
+
+    /// <summary>
+    /// Also watch layers whose input needs no gradient (the first layer, layers on detached features): they
+    /// read a leaf copy of their input that requires one, so that backward reaches the readiness probe in
+    /// front of them. Costs those layers' input gradient (computed and dropped); without it their buckets,
+    /// and every bucket after them, start only when backward returns.
+    /// </summary>
+    public bool ProbeInputsWithoutGradient { get; init; } = true;
+
+    /// <summary>Gradient payload on the wire (fp16 halves the bytes; see <see cref="WireCompression"/>).</summary>
+    public WireCompression Compression { get; init; } = WireCompression.None;
+
+    /// <summary>
+    /// Average (the default, as DDP): each rank's loss is the mean over its equal shard, so the average of
+    /// the shard gradients is the gradient of the global-batch mean. Sum: the loss already carries the weights.
+    /// </summary>
+    public ReduceOp Reduce { get; init; } = ReduceOp.Average;
+
+    /// <summary>Also copy rank 0's buffers (e.g. BatchNorm running statistics) at start-up.</summary>
+    public bool BroadcastBuffers { get; init; } = true;
+
+    public void Validate()
+    {
+        if (BucketBytes < 4)
+            throw new ArgumentOutOfRangeException(nameof(BucketBytes), BucketBytes, "a bucket must hold at least one float");
+        if (FirstBucketBytes < 4)
+            throw new ArgumentOutOfRangeException(nameof(FirstBucketBytes), FirstBucketBytes, "a bucket must hold at least one float");
+    }
+}

@@ -1,0 +1,170 @@
+using EcsNet.Core.Ecs;
+using EcsNet.Core.Nets;
+using EcsNet.Core.Training;
+using EcsNet.Core.Weights;
+using EcsNet.Data;
+using EcsNet.Labels.Cams;
+using EcsNet.Labels.Crf;
+using EcsNet.Labels.Propagation;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace EcsNet.Core.Stages;
+
+/// <summary>
+/// The AffinityNet stage (SPEC §2 la/ha, §4; PSA infer_cls.py + train_aff.py): la/ha maps from the CAMs, each
+/// refined by the dense CRF, then AffinityNet trained on random crops whose stride-8 affinity labels come from
+/// the cropped maps. Outputs in RUN/aff/: run/ (checkpoints, log), overlays/ (affinity labels of a few images).
+/// </summary>
+public sealed class AffinityStage : IPipelineStage
+{
+    public const string StageName = "aff";
+
+    public string Name => StageName;
+    public string Title => "AffinityNet training (la/ha CRF labels)";
+    public IReadOnlyList<string> DependsOn => new[] { CamStage.StageName };
+
+    public object Options(ExperimentConfig c) => new { c.Backbone, c.Weights, c.AffinityLabels, c.Affinity, c.AffinityTrunkFromCam, c.Crf, c.CamTraining.Seed };
+
+    /// <summary>The AffinityNet of an experiment (trunk of the CAM network's kind).</summary>
+    public static AffinityNet CreateNet(ExperimentConfig config) => new(Backbones.Create(config.Backbone), config.Affinity);
+
+    /// <summary>la/ha score maps of one image, each refined by the dense CRF.</summary>
+    public static AffinityScoreMaps ScoreMaps(RgbImage image, CamMaps cams, ExperimentConfig config)
+    {
+        var crf = config.Crf with { MaxDegreeOfParallelism = 1 };
+        return AffinityLabels.ScoreMaps(image, cams.FullStack(), cams.Classes, config.AffinityLabels,
+            (img, probs, labels) => DenseCrf.Infer(img, probs, labels, crf));
+    }
+
+    public StageResult Run(PipelineContext context, CancellationToken ct)
+    {
+        var config = context.Config;
+        var dir = context.StageDir(Name);
+        var runDir = Path.Combine(dir, "run");
+        var camDir = Path.Combine(context.StageDir(CamStage.StageName), "labels", "cams");
+        var train = VocDataset.Open(context.VocRoot, context.TrainSplit, new VocOptions { VerifyImages = false });
+
+        // 1. la/ha maps (two CRFs per image), images in parallel.
+        var images = new RgbImage[train.Count];
+        var maps = new AffinityScoreMaps[train.Count];
+        int done = 0;
+        Parallel.For(0, train.Count, new ParallelOptions { CancellationToken = ct }, i =>
+        {
+            var sample = train.Samples[i];
+            images[i] = ImageCodec.ReadRgb(sample.ImagePath);
+            maps[i] = ScoreMaps(images[i], CamStore.Read(camDir, sample.Id), config);
+            context.Progress?.Invoke("aff: la/ha CRF", Interlocked.Increment(ref done), train.Count, "");
+        });
+        WriteLabelOverlays(Path.Combine(dir, "overlays"), train, images, maps, config);
+
+        // 2. AffinityNet training on joint random crops of image and maps.
+        var o = config.Affinity;
+        int seed = config.CamTraining.Seed;
+        var plan = new StepPlan(train.Count, o.BatchSize, o.Epochs, seed, salt: -12);
+        long maxSteps = plan.MaxSteps;
+        torch.manual_seed(seed);
+        using var net = CreateNet(config);
+        if (config.Weights is not null)
+            PretrainedWeights.Load(net.Backbone, config.Weights);
+        else if (config.AffinityTrunkFromCam)
+            CopyCamTrunk(net, context);
+        using var trainer = new AffinityNetTrainer(net, maxSteps, o);
+        trainer.Resume(runDir, seed);
+        using var recorder = new TrainingRecorder(dir);
+        var jitter = new AugmentOptions
+        {
+            LongEdgeMin = o.CropSize, LongEdgeMax = o.CropSize, CropSize = o.CropSize, FlipProbability = 0,
+            Brightness = o.ColorJitter.Brightness, Contrast = o.ColorJitter.Contrast,
+            Saturation = o.ColorJitter.Saturation, Hue = o.ColorJitter.Hue,
+        };
+        float lastLoss = float.NaN;
+        while (trainer.Step < maxSteps)
+        {
+            ct.ThrowIfCancellationRequested();
+            int step = (int)trainer.Step;
+            var batch = new float[o.BatchSize * 3 * o.CropSize * o.CropSize];
+            var labels = new LabelMask[o.BatchSize];
+            for (int b = 0; b < o.BatchSize; b++)
+            {
+                int index = plan.SampleAt(step, b);
+                var rng = new Random(CamTrainer.Mix(seed, step, 1000 + b));
+                var (chw, label) = Crop(images[index], maps[index], o.CropSize, jitter, config.AffinityLabels, rng);
+                chw.CopyTo(batch, b * chw.Length);
+                labels[b] = label;
+            }
+            (float Total, float Background, float Foreground, float Negative) loss;
+            using (var scope = NewDisposeScope())
+                loss = trainer.TrainStep(tensor(batch).view(o.BatchSize, 3, o.CropSize, o.CropSize), labels);
+            if (!float.IsFinite(loss.Total))
+                throw new TrainingDivergedException(step, Checkpoints.Latest(runDir),
+                    new LossTerms(loss.Total, loss.Total, 0, 0, 0));
+            lastLoss = loss.Total;
+            recorder.Record((int)trainer.Step, new { step = trainer.Step, loss.Total, loss.Background, loss.Foreground, loss.Negative, lr = trainer.LearningRate },
+                ("aff/loss", loss.Total), ("aff/loss_bg", loss.Background), ("aff/loss_fg", loss.Foreground), ("aff/loss_neg", loss.Negative),
+                ("aff/lr", trainer.LearningRate));
+            context.Progress?.Invoke("aff: train", (int)trainer.Step, (int)maxSteps, $"loss {loss.Total:F3}");
+            if (TrainingRecorder.CheckpointDue((int)trainer.Step, (int)maxSteps, every: 50, stoppingNow: false))
+                trainer.SaveCheckpoint(runDir, seed);
+        }
+        return new StageResult(new Dictionary<string, double> { ["steps"] = maxSteps, ["finalLoss"] = lastLoss, ["images"] = train.Count });
+    }
+
+    /// <summary>A joint random crop (zero padding) and flip of image and la/ha maps; the image is jittered and normalised.</summary>
+    public static (float[] Chw, LabelMask Labels) Crop(RgbImage image, AffinityScoreMaps maps, int crop, AugmentOptions jitter,
+        AffinityLabelOptions labelOptions, Random rng)
+    {
+        int top = image.Height > crop ? rng.Next(image.Height - crop + 1) : -rng.Next(crop - image.Height + 1);
+        int left = image.Width > crop ? rng.Next(image.Width - crop + 1) : -rng.Next(crop - image.Width + 1);
+        bool flip = rng.NextDouble() < 0.5;
+        var px = new byte[crop * crop * 3];
+        var inside = new bool[crop * crop];
+        for (int y = 0; y < crop; y++)
+        {
+            int sy = top + y;
+            if (sy < 0 || sy >= image.Height) continue;
+            for (int x = 0; x < crop; x++)
+            {
+                int sx = left + (flip ? crop - 1 - x : x);
+                if (sx < 0 || sx >= image.Width) continue;
+                Array.Copy(image.Pixels, (sy * image.Width + sx) * 3, px, (y * crop + x) * 3, 3);
+                inside[y * crop + x] = true;
+            }
+        }
+        var jittered = Augmentation.Apply(new RgbImage(crop, crop, px), null, jitter, rng).Chw;
+        // Padding is zero after normalisation (the mean colour), as PSA pads normalised crops with zeros.
+        int n = crop * crop;
+        for (int i = 0; i < n; i++)
+            if (!inside[i])
+                jittered[i] = jittered[n + i] = jittered[2 * n + i] = 0;
+        var labels = AffinityLabels.Decide(maps.Crop(top, left, crop, crop, flip), labelOptions);
+        return (jittered, labels);
+    }
+
+    /// <summary>Copies the trained CAM network's trunk into AffinityNet's (CPU default without ImageNet weights).</summary>
+    private static void CopyCamTrunk(AffinityNet net, PipelineContext context)
+    {
+        using var cam = CamStage.CreateModel(context.Config);
+        Checkpoints.LoadWeights(cam, Path.Combine(context.StageDir(CamStage.StageName), "run"));
+        using var _ = no_grad();
+        var source = cam.Trunk.state_dict();
+        foreach (var (name, target) in net.Backbone.state_dict())
+            if (source.TryGetValue(name, out var t) && t.shape.SequenceEqual(target.shape))
+                target.copy_(t);
+    }
+
+    private static void WriteLabelOverlays(string dir, VocDataset train, RgbImage[] images, AffinityScoreMaps[] maps, ExperimentConfig config)
+    {
+        Directory.CreateDirectory(dir);
+        for (int i = 0; i < Math.Min(3, train.Count); i++)
+        {
+            var grid = AffinityLabels.Decide(maps[i], config.AffinityLabels);
+            var up = Resize.Nearest(grid, grid.Width * config.AffinityLabels.Stride, grid.Height * config.AffinityLabels.Stride);
+            var cropped = new byte[images[i].Width * images[i].Height];
+            for (int y = 0; y < images[i].Height; y++)
+                Array.Copy(up.Labels, y * up.Width, cropped, y * images[i].Width, images[i].Width);
+            ImageCodec.WriteRgbPng(Path.Combine(dir, train.Samples[i].Id + "_affinity_labels.png"),
+                Overlays.LabelBlend(images[i], new LabelMask(images[i].Width, images[i].Height, cropped)));
+        }
+    }
+}

@@ -1,0 +1,144 @@
+using System.Diagnostics;
+using System.Text.Json;
+using EcsNet.Core.Inference;
+using EcsNet.Core.Nets;
+using EcsNet.Core.Training;
+using EcsNet.Core.Weights;
+using EcsNet.Data;
+using EcsNet.Labels.Cams;
+using EcsNet.Labels.Evaluation;
+using TorchSharp;
+
+namespace EcsNet.Core.Stages;
+
+/// <summary>What CAM inference wrote.</summary>
+public sealed record CamInferenceReport(int Images, double Seconds, string LabelDir, string CamDir);
+
+/// <summary>
+/// The CAM stage of the pipeline (irn-style single entries): train the CAM network on a split, then infer
+/// CAMs and pseudo labels for a split. Callable per image through <see cref="InferOne"/>.
+/// Outputs in RUN/cam/: run/ (checkpoints, logs, TensorBoard), cams/, labels/, overlays/.
+/// </summary>
+public sealed class CamStage : IPipelineStage
+{
+    public const string StageName = "cam";
+
+    /// <summary>How many images of the train split get PNG overlays.</summary>
+    public int OverlayCount { get; init; } = 3;
+
+    public string Name => StageName;
+    public string Title => "CAM (ECS-Net) pseudo labels, train";
+    public IReadOnlyList<string> DependsOn => Array.Empty<string>();
+
+    public object Options(ExperimentConfig c) => new
+    {
+        c.Backbone, c.Weights, c.Cam, c.CamTraining, c.Augment, c.CamInference, c.BackgroundThreshold,
+    };
+
+    public StageResult Run(PipelineContext context, CancellationToken ct)
+    {
+        var dir = context.StageDir(Name);
+        var config = context.Config;
+        var train = VocDataset.Open(context.VocRoot, context.TrainSplit);
+        var runDir = Path.Combine(dir, "run");
+        var result = Train(config, train, runDir, new Progress<CamStepReport>(r =>
+            context.Progress?.Invoke("cam: train", r.Step, r.MaxSteps, $"loss {r.Terms.Total:F3}")), ct);
+        if (!result.Completed)
+            throw new OperationCanceledException("CAM training stopped before the last step");
+        var overlays = train.Samples.Take(OverlayCount).Select(s => s.Id).ToHashSet();
+        var labelDir = Path.Combine(dir, "labels");
+        var report = Infer(config, runDir, train, labelDir, overlays,
+            new Progress<(int Done, int Total)>(p => context.Progress?.Invoke("cam: infer", p.Done, p.Total, "")), ct);
+        var metrics = new Dictionary<string, double> { ["images"] = report.Images, ["inferSeconds"] = report.Seconds };
+        if (LabelEvaluation.TryScore(context.VocRoot, context.TrainSplit, labelDir) is { } score)
+            metrics["mIoU"] = score.MeanIoU;
+        if (LabelEvaluation.HasMasks(context.VocRoot, context.TrainSplit))
+        {
+            var best = CamEvaluation.Sweep(context.VocRoot, context.TrainSplit, report.CamDir, ct: ct).MaxBy(p => p.Score.MeanIoU);
+            metrics["bestThreshold"] = best.Threshold;
+            metrics["mIoUAtBestThreshold"] = best.Score.MeanIoU;
+        }
+        return new StageResult(metrics);
+    }
+
+    public const string ConfigFileName = "experiment.json";
+
+    public static EcsNetModel CreateModel(ExperimentConfig config)
+    {
+        config.Cam.Validate();
+        var trunk = Backbones.Create(config.Backbone);
+        return new EcsNetModel(trunk, config.Cam);
+    }
+
+    /// <param name="sync">Data-parallel: this process is one rank (see <see cref="CamTrainer"/>); only rank 0 writes files.</param>
+    public static CamTrainingResult Train(ExperimentConfig config, VocDataset dataset, string runDir,
+        IProgress<CamStepReport>? progress = null, CancellationToken ct = default, IGradientSync? sync = null)
+    {
+        Directory.CreateDirectory(runDir);
+        var configPath = Path.Combine(runDir, ConfigFileName);
+        if (sync?.IsRoot ?? true)
+            File.WriteAllText(configPath, JsonSerializer.Serialize(config, ConfigJson.Options));
+        torch.manual_seed(config.CamTraining.Seed);
+        using var model = CreateModel(config);
+        bool pretrained = config.Weights is not null;
+        if (pretrained)
+            PretrainedWeights.Load(model.Trunk, config.Weights!);
+        using var trainer = new CamTrainer(model, config.CamTraining, runDir, pretrained, sync);
+        var data = new CamTrainingSet(dataset, config.Augment with { CropSize = config.CamTraining.Crop }, cacheImages: dataset.Count <= 2000);
+        return trainer.Train(data, progress, ct);
+    }
+
+    /// <summary>Reads the experiment a run was trained with.</summary>
+    public static ExperimentConfig LoadRunConfig(string runDir)
+    {
+        var path = Path.Combine(runDir, ConfigFileName);
+        if (!File.Exists(path))
+            throw new BadInputException(runDir, $"not a train-cam run folder ({ConfigFileName} is missing)");
+        try
+        {
+            return JsonSerializer.Deserialize<ExperimentConfig>(File.ReadAllText(path), ConfigJson.Options)
+                ?? throw new JsonException("empty");
+        }
+        catch (JsonException e)
+        {
+            throw new BadInputException(path, $"unreadable experiment file: {e.Message}");
+        }
+    }
+
+    /// <summary>CAMs of one image at its full size, for its image-level classes.</summary>
+    public static CamMaps InferOne(EcsNetModel model, RgbImage image, IReadOnlyList<int> classes, ExperimentConfig config)
+    {
+        var chw = Augmentation.Normalize(image, config.Augment.Mean, config.Augment.Std);
+        return CamInference.Run(model, chw, image.Height, image.Width, classes, config.CamInference);
+    }
+
+    public static CamInferenceReport Infer(ExperimentConfig config, string runDir, VocDataset dataset, string outDir,
+        IReadOnlySet<string> overlayIds, IProgress<(int Done, int Total)>? progress = null, CancellationToken ct = default)
+    {
+        var sw = Stopwatch.StartNew();
+        using var model = CreateModel(config);
+        CamTrainer.LoadWeights(model, runDir);
+        var camDir = Path.Combine(outDir, "cams");
+        var overlayDir = Path.Combine(outDir, "overlays");
+        Directory.CreateDirectory(outDir);
+        Directory.CreateDirectory(camDir);
+        int done = 0;
+        foreach (var sample in dataset.Samples)
+        {
+            ct.ThrowIfCancellationRequested();
+            var image = ImageCodec.ReadRgb(sample.ImagePath);
+            var classes = sample.Labels.OrderBy(c => c).ToArray();
+            var cams = InferOne(model, image, classes, config);
+            CamStore.Write(camDir, sample.Id, cams);
+            var labels = PseudoLabels.FromCams(cams, config.BackgroundThreshold);
+            ImageCodec.WriteLabelPng(Path.Combine(outDir, sample.Id + ".png"), labels);
+            if (overlayIds.Contains(sample.Id))
+            {
+                Directory.CreateDirectory(overlayDir);
+                Overlays.WriteCamOverlays(overlayDir, sample.Id, image, cams, labels);
+            }
+            progress?.Report((++done, dataset.Count));
+        }
+        return new CamInferenceReport(done, sw.Elapsed.TotalSeconds, outDir, camDir);
+    }
+}

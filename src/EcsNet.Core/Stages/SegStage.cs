@@ -1,0 +1,179 @@
+using System.Diagnostics;
+using System.Text.Json;
+using EcsNet.Core.Inference;
+using EcsNet.Core.Nets;
+using EcsNet.Core.Training;
+using EcsNet.Core.Weights;
+using EcsNet.Data;
+using EcsNet.Labels.Crf;
+using EcsNet.Labels.Evaluation;
+using TorchSharp;
+
+namespace EcsNet.Core.Stages;
+
+/// <summary>
+/// The segmentation stage of the pipeline (SPEC §5): train DeepLab on the train split's pseudo labels, label
+/// the val split (multi-scale + flip, optional CRF) and score it. Reads RUN/&lt;source&gt;/labels/&lt;id&gt;.png, where
+/// the source is the random-walk stage (<see cref="DefaultSource"/>) or, for a short pipeline, the CAM stage.
+/// Outputs in RUN/seg/: run/ (experiment.json, checkpoints, train-log.jsonl, TensorBoard), val/&lt;id&gt;.png,
+/// overlays/&lt;id&gt;_seg.png for the first <see cref="OverlayCount"/> val images, and train/ when
+/// <see cref="SegOptions.ScoreTrain"/> is set.
+/// </summary>
+public sealed class SegStage : IPipelineStage
+{
+    public const string StageName = "seg";
+
+    /// <summary>The stage whose pseudo labels DeepLab learns from (PSA's pipeline: the random walk).</summary>
+    public const string DefaultSource = "rw";
+
+    /// <summary>Sub-folder of the source stage holding &lt;id&gt;.png pseudo labels (CAM and random walk both write it).</summary>
+    public const string LabelsFolder = "labels";
+
+    public const string ConfigFileName = "experiment.json";
+
+    /// <summary>Stage whose labels are the training targets: <see cref="DefaultSource"/>, or <see cref="CamStage.StageName"/> to skip AffinityNet.</summary>
+    public string Source { get; init; } = DefaultSource;
+
+    /// <summary>Dense CRF used when <see cref="SegOptions.Crf"/> is set (null: none available; see <see cref="SegInference"/>).</summary>
+    public Func<RgbImage, float[], int, float[]>? Crf { get; init; }
+
+    /// <summary>How many val images get PNG overlays.</summary>
+    public int OverlayCount { get; init; } = 3;
+
+    public string Name => StageName;
+    public string Title => $"DeepLab on {Source} pseudo labels, val";
+    /// <summary>
+    /// The label source, and the CAM stage (whose trunk <see cref="SegOptions.TrunkFromCam"/> may start from; every
+    /// pipeline that reaches this stage has run it, since the random walk reads its CAMs).
+    /// </summary>
+    public IReadOnlyList<string> DependsOn => new[] { Source, CamStage.StageName }.Distinct().ToArray();
+
+    public object Options(ExperimentConfig c) => new
+    {
+        Backbone = c.Seg.BackboneFor(c), Weights = c.Seg.WeightsFor(c), c.Seg, Source,
+    };
+
+    public StageResult Run(PipelineContext context, CancellationToken ct)
+    {
+        var dir = context.StageDir(Name);
+        var config = context.Config;
+        var crf = CrfFor(config);
+        var labelDir = Path.Combine(context.StageDir(Source), LabelsFolder);
+        var train = VocDataset.Open(context.VocRoot, context.TrainSplit);
+        var runDir = Path.Combine(dir, "run");
+        var sw = Stopwatch.StartNew();
+        var camRun = config.Seg.TrunkFromCam ? Path.Combine(context.StageDir(CamStage.StageName), "run") : null;
+        var result = Train(config, train, labelDir, runDir, camRun, new Progress<SegStepReport>(r =>
+            context.Progress?.Invoke("seg: train", r.Step, r.MaxSteps, $"loss {r.Loss:F3}")), ct);
+        if (!result.Completed)
+            throw new OperationCanceledException("segmentation training stopped before the last step");
+        double trainSeconds = sw.Elapsed.TotalSeconds;
+
+        using var model = LoadModel(config, runDir);
+        var val = VocDataset.Open(context.VocRoot, context.ValSplit);
+        var overlays = val.Samples.Take(OverlayCount).Select(s => s.Id).ToHashSet();
+        var report = SegInference.Run(model, val, Path.Combine(dir, "val"), config.Seg, crf, overlays, Path.Combine(dir, "overlays"),
+            new Progress<(int Done, int Total)>(p => context.Progress?.Invoke("seg: infer val", p.Done, p.Total, "")), ct);
+        var metrics = new Dictionary<string, double>
+        {
+            ["images"] = report.Images, ["steps"] = result.Steps, ["finalLoss"] = result.LastLoss,
+            ["trainSeconds"] = trainSeconds, ["inferSeconds"] = report.Seconds,
+        };
+        if (LabelEvaluation.TryScore(context.VocRoot, context.ValSplit, report.LabelDir) is { } score)
+            metrics["mIoU"] = score.MeanIoU;
+        if (config.Seg.ScoreTrain)
+        {
+            var trainReport = SegInference.Run(model, train, Path.Combine(dir, "train"), config.Seg, crf,
+                progress: new Progress<(int Done, int Total)>(p => context.Progress?.Invoke("seg: infer train", p.Done, p.Total, "")), ct: ct);
+            if (LabelEvaluation.TryScore(context.VocRoot, context.TrainSplit, trainReport.LabelDir) is { } trainScore)
+                metrics["trainMIoU"] = trainScore.MeanIoU;
+        }
+        return new StageResult(metrics);
+    }
+
+    /// <summary>The CRF delegate when the options ask for one; an error when they do and none is wired in.</summary>
+    private Func<RgbImage, float[], int, float[]>? CrfFor(ExperimentConfig config)
+    {
+        if (!config.Seg.Crf) return null;
+        var options = config.Crf with { MaxDegreeOfParallelism = 1 };
+        return Crf ?? ((image, probs, labels) => DenseCrf.Infer(image, probs, labels, options));
+    }
+
+    /// <summary>A fresh segmentation network for the experiment (trunk per <see cref="SegOptions.BackboneFor"/>).</summary>
+    public static DeepLab CreateModel(ExperimentConfig config) =>
+        new(Backbones.Create(config.Seg.BackboneFor(config)), config.Seg);
+
+    /// <summary>
+    /// Trains on <paramref name="dataset"/>'s images with the pseudo labels in <paramref name="labelDir"/> into
+    /// <paramref name="runDir"/>, resuming from its last checkpoint. The trunk starts from the ImageNet weights of
+    /// <see cref="SegOptions.WeightsFor"/> when there are any, or from the trunk of the CAM network in
+    /// <paramref name="camRun"/> (a train-cam run or checkpoint folder) when that is given.
+    /// </summary>
+    public static SegTrainingResult Train(ExperimentConfig config, VocDataset dataset, string labelDir, string runDir,
+        string? camRun = null, IProgress<SegStepReport>? progress = null, CancellationToken ct = default)
+    {
+        var seg = config.Seg;
+        seg.Validate();
+        var data = new SegTrainingSet(dataset, labelDir, seg.Augment with { CropSize = seg.Crop }, seg.Classes, cacheImages: dataset.Count <= 2000);
+        Directory.CreateDirectory(runDir);
+        File.WriteAllText(Path.Combine(runDir, ConfigFileName), JsonSerializer.Serialize(config, ConfigJson.Options));
+        torch.manual_seed(seg.Seed);
+        using var model = CreateModel(config);
+        var weights = camRun is null ? seg.WeightsFor(config) : null;
+        if (camRun is not null)
+            CopyCamTrunk(model, camRun);
+        else if (weights is not null)
+            PretrainedWeights.Load(model.Trunk, weights);
+        using var trainer = new SegTrainer(model, seg, runDir, pretrained: weights is not null || camRun is not null);
+        return trainer.Train(data, progress, ct);
+    }
+
+    /// <summary>Copies the trunk of a trained CAM network (run or checkpoint folder) into the segmentation trunk.</summary>
+    public static void CopyCamTrunk(DeepLab model, string camRun)
+    {
+        var runConfig = File.Exists(Path.Combine(camRun, CamStage.ConfigFileName)) ? camRun
+            : Path.GetDirectoryName(Path.GetDirectoryName(Path.GetFullPath(camRun))) ?? camRun;   // RUN/checkpoints/step-N → RUN
+        var camConfig = CamStage.LoadRunConfig(runConfig);
+        if (camConfig.Backbone != model.Trunk.Kind)
+            throw new BadInputException(camRun, $"CAM network has a {camConfig.Backbone} trunk, the segmentation network a {model.Trunk.Kind} trunk; seg.trunkFromCam needs the same kind");
+        using var cam = CamStage.CreateModel(camConfig);
+        Checkpoints.LoadWeights(cam, camRun);
+        var source = cam.Trunk.state_dict();
+        using var _ = torch.no_grad();
+        foreach (var (name, t) in model.Trunk.state_dict())
+            t.copy_(source[name]);
+    }
+
+    /// <summary>Reads the experiment a train-seg run was trained with.</summary>
+    public static ExperimentConfig LoadRunConfig(string runDir)
+    {
+        var path = Path.Combine(runDir, ConfigFileName);
+        if (!File.Exists(path))
+            throw new BadInputException(runDir, $"not a train-seg run folder ({ConfigFileName} is missing)");
+        try
+        {
+            return JsonSerializer.Deserialize<ExperimentConfig>(File.ReadAllText(path), ConfigJson.Options)
+                ?? throw new JsonException("empty");
+        }
+        catch (JsonException e)
+        {
+            throw new BadInputException(path, $"unreadable experiment file: {e.Message}");
+        }
+    }
+
+    /// <summary>The network of a run with its latest checkpoint's weights.</summary>
+    public static DeepLab LoadModel(ExperimentConfig config, string runDir)
+    {
+        var model = CreateModel(config);
+        try
+        {
+            Checkpoints.LoadWeights(model, runDir);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+        return model;
+    }
+}
