@@ -44,7 +44,9 @@ public sealed class DataParallelGradientSync : IGradientSync
         dataParallel = new DistributedDataParallel(module, collective, options);
     }
 
-    public void BroadcastParameters() => Attached.BroadcastParametersAsync().GetAwaiter().GetResult();
+    public void BroadcastParameters(int root = 0) => Attached.BroadcastParametersAsync(root).GetAwaiter().GetResult();
+
+    public void Broadcast(float[] values, int root) => collective.BroadcastAsync(values, root).GetAwaiter().GetResult();
 
     public void Backward(Tensor loss) => Attached.Backward(loss);
 

@@ -23,8 +23,11 @@ public interface IGradientSync : IDisposable
     /// </summary>
     void Attach(nn.Module module);
 
-    /// <summary>Copies rank 0's parameters (and float buffers) of the attached module to every rank, exactly.</summary>
-    void BroadcastParameters();
+    /// <summary>Copies <paramref name="root"/>'s parameters (and float buffers) of the attached module to every rank, exactly.</summary>
+    void BroadcastParameters(int root = 0);
+
+    /// <summary>Copies <paramref name="root"/>'s <paramref name="values"/> into every rank's, exactly (small state: optimizer buffers, counters).</summary>
+    void Broadcast(float[] values, int root);
 
     /// <summary>
     /// <c>loss.backward()</c>, then every trainable parameter's gradient replaced by its average over the
