@@ -1,10 +1,12 @@
+using EcsNet.Core.Training;
+
 namespace EcsNet.AllReduce;
 
 /// <summary>
 /// A collective failed because of a peer: it died, stalled past the timeout, sent a mismatched tensor or
 /// belongs to another generation. <see cref="Exception.Message"/> names the peer (rank and address).
 /// </summary>
-public sealed class PeerFailedException : Exception
+public sealed class PeerFailedException : CollectiveFailedException
 {
     public PeerFailedException(int rank, string address, string message, Exception? inner = null)
         : base(message, inner)

@@ -5,6 +5,7 @@ using System.Text.Json;
 using EcsNet.Core.Nets;
 using EcsNet.Core.Stages;
 using EcsNet.Core.Training;
+using EcsNet.Core.Weights;
 using EcsNet.Data;
 using Spectre.Console;
 
@@ -59,7 +60,7 @@ public static class BenchTrainCamCommand
             try
             {
                 var synth = SyntheticVoc.Generate(Path.Combine(root, "data"), new SynthOptions { TrainImages = imageCount, ValImages = 1, Size = Math.Max(64, parse.GetValue(crop)), Seed = 5 });
-                int perEpoch = CamTrainer.StepsPerEpoch(imageCount, global);
+                int perEpoch = StepPlan.StepsPerEpoch(imageCount, global);
                 var common = new List<string>
                 {
                     "camTraining.batchSize=" + global.ToString(CultureInfo.InvariantCulture),
@@ -144,7 +145,7 @@ public static class BenchTrainCamCommand
         TorchSharp.torch.manual_seed(config.CamTraining.Seed);
         using var model = CamStage.CreateModel(config);
         if (!initial)
-            CamTrainer.LoadWeights(model, runDir);
+            Checkpoints.LoadWeights(model, runDir);
         return model.parameters().SelectMany(p => p.detach().contiguous().data<float>().ToArray()).ToArray();
     }
 }

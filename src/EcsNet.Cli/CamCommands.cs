@@ -72,9 +72,9 @@ public static class CamCommands
             if (mode == TrainCamCluster.RunMode.Rank)
                 return await TrainCamCluster.RunRankAsync(io, parse, cluster, config, dataset, parse.GetValue(output)!, ct);
             var result = await Progress.Run(io, "train-cam", (report, ct2) =>
-                CamStage.Train(config, dataset, parse.GetValue(output)!, new Progress<CamStepReport>(r =>
-                    report(r.Step, r.MaxSteps, $"epoch {r.Epoch + 1} lr {r.LearningRate:G3} loss {r.Terms.Total:F4} (cls {r.Terms.Classification:F4} ce {r.Terms.CrossEntropy:F4})")), ct2), ct);
-            io.Console.MarkupLine($"trained {result.Steps}/{result.MaxSteps} steps; checkpoint [bold]{Markup.Escape(result.Checkpoint)}[/]");
+                CamStage.Train(config, dataset, parse.GetValue(output)!, new TrainingCallbacks(OnStep: r =>
+                    report(r.Step, r.MaxSteps, TrainCamCluster.StepText(r))), ct2), ct);
+            io.Console.MarkupLine($"trained {result.Steps}/{result.MaxSteps} steps; checkpoint [bold]{Markup.Escape(result.Checkpoint ?? "")}[/]");
             return EcsNetCli.ExitOk;
         }));
         return cmd;

@@ -67,9 +67,9 @@ public static class SegCommands
             if (dataset.Skipped.Count > 0)
                 io.Err.WriteLine($"skipped {dataset.Skipped.Count} bad sample(s):{Environment.NewLine}  " + string.Join(Environment.NewLine + "  ", dataset.Skipped));
             var result = await Progress.Run(io, "train-seg", (report, ct2) =>
-                SegStage.Train(config, dataset, parse.GetValue(labels)!, parse.GetValue(output)!, parse.GetValue(trunkFrom), new Progress<SegStepReport>(r =>
+                SegStage.Train(config, dataset, parse.GetValue(labels)!, parse.GetValue(output)!, parse.GetValue(trunkFrom), new TrainingCallbacks(OnStep: r =>
                     report(r.Step, r.MaxSteps, $"epoch {r.Epoch + 1} lr {r.LearningRate:G3} loss {r.Loss:F4}")), ct2), ct);
-            io.Console.MarkupLine($"trained {result.Steps}/{result.MaxSteps} steps (last loss {result.LastLoss:F4}); checkpoint [bold]{Markup.Escape(result.Checkpoint)}[/]");
+            io.Console.MarkupLine($"trained {result.Steps}/{result.MaxSteps} steps (last loss {result.LastLoss:F4}); checkpoint [bold]{Markup.Escape(result.Checkpoint ?? "")}[/]");
             return EcsNetCli.ExitOk;
         }));
         return cmd;

@@ -210,6 +210,7 @@ internal static class TrainCamCluster
             string who = $"rank {ring.Rank} of {ring.WorldSize}";
             var dpOptions = new DataParallelOptions { BucketBytes = (long)parse.GetValue(o.BucketKib) << 10, Compression = ringOptions.Compression };
             using var sync = new DataParallelGradientSync(ring, dpOptions);
+            var placement = new TrainingPlacement { Group = new FixedTrainingGroup(sync) };
 
             // stop when the coordinator drops this worker or goes away (e.g. the --workers parent died)
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -222,23 +223,23 @@ internal static class TrainCamCluster
 
             bool lines = parse.GetValue(o.ProgressLines);
             int killStep = o.KillStep(parse, ring.Rank);
-            void Drill(CamStepReport r)
+            void Drill(StepReport r)
             {
                 if (r.Step == killStep)
                     System.Diagnostics.Process.GetCurrentProcess().Kill();
             }
-            CamTrainingResult result;
+            TrainingResult result;
             try
             {
                 if (ring.Rank == 0 && !lines)
                     result = await Progress.Run(io, $"train-cam (rank 0 of {world})", (report, ct2) =>
-                        CamStage.Train(config, dataset, runDir, new InlineProgress(r =>
+                        CamStage.Train(config, dataset, runDir, new TrainingCallbacks(OnStep: r =>
                         {
                             report(r.Step, r.MaxSteps, StepText(r));
                             Drill(r);
-                        }), ct2, sync), stop.Token);
+                        }), ct2, placement), stop.Token);
                 else
-                    result = await Task.Factory.StartNew(() => CamStage.Train(config, dataset, runDir, new InlineProgress(r =>
+                    result = await Task.Factory.StartNew(() => CamStage.Train(config, dataset, runDir, new TrainingCallbacks(OnStep: r =>
                         {
                             if (ring.Rank == 0)
                             {
@@ -246,7 +247,7 @@ internal static class TrainCamCluster
                                 io.Out.Flush();
                             }
                             Drill(r);
-                        }), stop.Token, sync), stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+                        }), stop.Token, placement), stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
             }
             catch (PeerFailedException e)
             {
@@ -269,13 +270,13 @@ internal static class TrainCamCluster
             if (ring.Rank == 0)
             {
                 var stats = sync.LastSync;
-                var summary = new RankResult(result.Steps, result.MaxSteps, result.Checkpoint, result.Completed, world,
+                var summary = new RankResult(result.Steps, result.MaxSteps, result.Checkpoint ?? "", result.Completed, world,
                     stats?.Buckets ?? 0, stats?.BucketsStartedDuringBackward ?? 0, (stats?.BackwardSeconds ?? 0) * 1e3, (stats?.WaitSeconds ?? 0) * 1e3);
                 io.Out.WriteLine(WorkerCommand.ResultPrefix + JsonSerializer.Serialize(summary));
                 io.Out.Flush();
                 if (!lines)
                 {
-                    io.Console.MarkupLine($"trained {result.Steps}/{result.MaxSteps} steps on {world} ranks; checkpoint [bold]{Markup.Escape(result.Checkpoint)}[/]");
+                    io.Console.MarkupLine($"trained {result.Steps}/{result.MaxSteps} steps on {world} ranks; checkpoint [bold]{Markup.Escape(result.Checkpoint ?? "")}[/]");
                     if (stats is not null)
                         io.Console.WriteLine(summary.SyncText);
                 }
@@ -285,8 +286,8 @@ internal static class TrainCamCluster
         }
     }
 
-    private static string StepText(CamStepReport r) =>
-        FormattableString.Invariant($"epoch {r.Epoch + 1} lr {r.LearningRate:G3} loss {r.Terms.Total:F4} (cls {r.Terms.Classification:F4} ce {r.Terms.CrossEntropy:F4})");
+    internal static string StepText(StepReport r) =>
+        FormattableString.Invariant($"epoch {r.Epoch + 1} lr {r.LearningRate:G3} loss {r.Loss:F4} (cls {r.Term("Classification"):F4} ce {r.Term("CrossEntropy"):F4})");
 
     /// <summary>The parent of <c>--workers N</c>: coordinator here, one child process per rank.</summary>
     public static async Task<int> RunLocalAsync(CliIo io, ParseResult parse, Options o, ExperimentConfig config, string runDir, CancellationToken ct)
@@ -325,7 +326,7 @@ internal static class TrainCamCluster
             if (line is not null)
             {
                 var result = JsonSerializer.Deserialize<RankResult>(line[WorkerCommand.ResultPrefix.Length..])!;
-                io.Console.MarkupLine($"trained {result.Steps}/{result.MaxSteps} steps on {n} worker processes; checkpoint [bold]{Markup.Escape(result.Checkpoint)}[/]");
+                io.Console.MarkupLine($"trained {result.Steps}/{result.MaxSteps} steps on {n} worker processes; checkpoint [bold]{Markup.Escape(result.Checkpoint ?? "")}[/]");
                 if (result.Buckets > 0)
                     io.Console.WriteLine(result.SyncText);
                 return EcsNetCli.ExitOk;
@@ -444,10 +445,4 @@ internal static class TrainCamCluster
     private static string LastLines(string text, int count) =>
         string.Join(" | ", text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Where(l => !l.StartsWith(ProgressPrefix, StringComparison.Ordinal)).TakeLast(count));
-
-    /// <summary>An <see cref="IProgress{T}"/> that reports on the calling thread (System's Progress posts to the pool, out of order).</summary>
-    private sealed class InlineProgress(Action<CamStepReport> report) : IProgress<CamStepReport>
-    {
-        public void Report(CamStepReport value) => report(value);
-    }
 }

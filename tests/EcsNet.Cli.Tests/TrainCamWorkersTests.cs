@@ -1,6 +1,6 @@
 using System.Text.Json;
 using EcsNet.Core.Stages;
-using EcsNet.Core.Training;
+using EcsNet.Core.Weights;
 using EcsNet.Testing;
 
 namespace EcsNet.Cli.Tests;
@@ -29,7 +29,7 @@ public sealed class TrainCamWorkersTests
     {
         var config = CamStage.LoadRunConfig(run);
         using var model = CamStage.CreateModel(config);
-        CamTrainer.LoadWeights(model, run);
+        Checkpoints.LoadWeights(model, run);
         return model.parameters().SelectMany(p => p.detach().contiguous().data<float>().ToArray()).ToArray();
     }
 

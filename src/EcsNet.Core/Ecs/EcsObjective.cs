@@ -23,14 +23,20 @@ public static class EcsObjective
     /// global batch (one small all-reduce), so the ranks' averaged gradient equals the global batch's.
     /// Every other term is a mean over images and needs nothing.
     /// </param>
-    public static (Tensor Loss, LossTerms Terms) Compute(EcsNetModel model, Tensor images, Tensor labels, int step, IGradientSync? sync = null)
+    /// <param name="shardWeight">
+    /// Data-parallel: this shard's share of the global batch times the world size (<see cref="BatchShard.Weight"/>;
+    /// exactly 1 for equal shards). Terms that are means over the shard's images are scaled by it, so the ranks'
+    /// average is the global batch's mean when a generation change left the shards unequal.
+    /// </param>
+    public static (Tensor Loss, LossTerms Terms) Compute(EcsNetModel model, Tensor images, Tensor labels, int step, IGradientSync? sync = null,
+        double shardWeight = 1)
     {
         var o = model.Options;
         if (o.Method == CamMethod.Cam)
         {
             var input = o.Beta < 1 ? Rescale(images, o.Beta) : images;
             var pass = model.Pass(input, overlay: false);
-            var loss = Losses.MultiLabelSoftMargin(Cam.Gap(pass.Heatmap), labels);
+            var loss = Scaled(Losses.MultiLabelSoftMargin(Cam.Gap(pass.Heatmap), labels), shardWeight);
             return (loss, new LossTerms(loss.item<float>(), loss.item<float>(), 0, 0, 0));
         }
 
@@ -47,10 +53,10 @@ public static class EcsObjective
         var refineFg = first.Refined.narrow(1, 1, o.Classes);
         var refineFgErased = second.Refined.narrow(1, 1, o.Classes);
         var scale = o.RefineLogitScale;
-        var cls = Losses.Classification(labels,
+        var cls = Scaled(Losses.Classification(labels,
             Cam.Gap(first.Heatmap), Cam.Gap(second.Heatmap),
             o.RefineClassification ? Cam.Gap(refineFg * scale) : null,
-            o.RefineClassification ? Cam.Gap(refineFgErased * scale) : null);
+            o.RefineClassification ? Cam.Gap(refineFgErased * scale) : null), shardWeight);
 
         double reliableFraction = 0;
         Tensor ce = zeros(1, device: images.device).squeeze();
@@ -66,12 +72,15 @@ public static class EcsObjective
                 : CamWithBackground(Cam.Normalize(first.Heatmap, labels), o.LabelBackgroundScore);
             var logits = F.interpolate(map * scale, new long[] { th, tw }, mode: InterpolationMode.Bilinear, align_corners: false);
             ce = Losses.ReliableCrossEntropy(logits, target, sync);           // Eq 6
-            reliableFraction = target.ne(ReliableLabels.Ignore).to_type(ScalarType.Float32).mean().item<float>();
+            reliableFraction = shardWeight * target.ne(ReliableLabels.Ignore).to_type(ScalarType.Float32).mean().item<float>();
         }
         var total = cls + o.CeWeight * ce;                                      // Eq 7
-        double erasedFraction = region.mean().item<float>();
+        double erasedFraction = shardWeight * region.mean().item<float>();
         return (total, new LossTerms(total.item<float>(), cls.item<float>(), ce.item<float>(), reliableFraction, erasedFraction));
     }
+
+    /// <summary>A mean over the shard's images as its share of the global batch's (no operation for equal shards).</summary>
+    private static Tensor Scaled(Tensor meanOverShard, double shardWeight) => shardWeight == 1 ? meanOverShard : meanOverShard * shardWeight;
 
     /// <summary>[B, 1 + C, h, w]: a constant background score, then the normalised CAM a.</summary>
     private static Tensor CamWithBackground(Tensor normalized, double background)

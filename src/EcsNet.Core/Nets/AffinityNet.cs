@@ -66,6 +66,15 @@ public sealed record AffinityNetOptions
     /// la/ha maps (<see cref="AffinityScoreMaps.Crop"/>).</summary>
     public (double Brightness, double Contrast, double Saturation, double Hue) ColorJitter { get; init; } = (0.3, 0.3, 0.3, 0.1);
 
+    /// <summary>Save a checkpoint every this many steps (and at the end).</summary>
+    public int CheckpointEvery { get; init; } = 50;
+
+    /// <summary>Stop after this many steps in this invocation (tests and resume checks; 0 = run to the end).</summary>
+    public int StopAfterSteps { get; init; }
+
+    /// <summary>Intra-op threads for LibTorch (0: leave the default).</summary>
+    public int Threads { get; init; }
+
     public int FeatureChannels => ReducedChannels.Sum();
 
     /// <summary>Poly learning-rate factor at a 0-based step (PSA: constant once step reaches max_step).</summary>
@@ -78,6 +87,8 @@ public sealed record AffinityNetOptions
             throw new BadInputException("affinity net options", "reduced channels must be three positive numbers (PSA: 64,128,256)");
         if (Radius < 2)
             throw new BadInputException("affinity net options", $"radius must be at least 2 (got {Radius})");
+        if (CheckpointEvery < 1 || StopAfterSteps < 0 || Threads < 0)
+            throw new BadInputException("affinity net options", $"checkpoint every {CheckpointEvery} must be at least 1, stop after {StopAfterSteps} and threads {Threads} not negative");
         if (CropSize < 8 || BatchSize < 1 || Epochs < 1 || LearningRate <= 0)
             throw new BadInputException("affinity net options",
                 $"crop {CropSize}, batch {BatchSize}, epochs {Epochs}, lr {LearningRate}: each must be positive (crop at least 8)");
@@ -208,7 +219,13 @@ public sealed class AffinityNet : Module<Tensor, Tensor>
     /// PSA's balanced affinity loss: bg = Σ −bg·log(a + ε) / (Σ bg + ε), fg likewise, neg = Σ −neg·log(1 + ε − a) /
     /// (Σ neg + ε); total = w_bg·bg + w_fg·fg + w_neg·neg (¼, ¼, ½). Labels are 0/1 tensors shaped like aff.
     /// </summary>
-    public static AffinityLoss Loss(Tensor aff, Tensor bgPos, Tensor fgPos, Tensor neg, AffinityNetOptions? options = null)
+    /// <param name="sumOverRanks">
+    /// Data-parallel: sums the three pair counts over the ranks (one small all-reduce) and returns the world size.
+    /// Each part is then this rank's sum over the global batch's count times the world size, so the ranks'
+    /// average (what the gradient all-reduce computes) is the global batch's loss whatever the shards' sizes.
+    /// </param>
+    public static AffinityLoss Loss(Tensor aff, Tensor bgPos, Tensor fgPos, Tensor neg, AffinityNetOptions? options = null,
+        Func<double[], int>? sumOverRanks = null)
     {
         var o = options ?? new AffinityNetOptions();
         double eps = o.LogEpsilon;
@@ -216,6 +233,14 @@ public sealed class AffinityNet : Module<Tensor, Tensor>
         var fgCount = fgPos.sum() + eps;
         var negCount = neg.sum() + eps;
         var logPos = (aff + eps).log();
+        if (sumOverRanks is not null)
+        {
+            var counts = new double[] { bgPos.sum().item<float>(), fgPos.sum().item<float>(), neg.sum().item<float>() };
+            int world = sumOverRanks(counts);
+            bgCount = full(new long[0], (counts[0] + eps) / world, dtype: aff.dtype, device: aff.device);
+            fgCount = full(new long[0], (counts[1] + eps) / world, dtype: aff.dtype, device: aff.device);
+            negCount = full(new long[0], (counts[2] + eps) / world, dtype: aff.dtype, device: aff.device);
+        }
         var bgLoss = (-bgPos * logPos).sum() / bgCount;
         var fgLoss = (-fgPos * logPos).sum() / fgCount;
         var negLoss = (-neg * (1.0 + eps - aff).log()).sum() / negCount;

@@ -70,7 +70,8 @@ public sealed class DeepLab : Module<Tensor, Tensor>
     private static Tensor Drop(Tensor x, double p, bool training, Generator generator)
     {
         if (!training || p <= 0) return x;
-        var keep = (rand(x.shape, generator: generator, device: x.device) >= p).to_type(x.dtype);
+        // drawn where the generator lives (the CPU), so a CUDA model gets the same masks as a CPU one
+        var keep = (rand(x.shape, generator: generator).to(x.device) >= p).to_type(x.dtype);
         return x * keep / (1 - p);
     }
 

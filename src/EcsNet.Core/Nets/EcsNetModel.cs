@@ -104,7 +104,8 @@ public sealed class EcsNetModel : Module<Tensor, Tensor>
             bool shard = dropoutBatch > 0 && (dropoutStart != 0 || dropoutBatch != rows);
             if (shard && dropoutStart + rows > dropoutBatch)
                 throw new InvalidOperationException($"shard [{dropoutStart}, {dropoutStart + rows}) does not fit the global batch of {dropoutBatch}");
-            var draw = rand(new long[] { shard ? dropoutBatch : rows, x.shape[1], 1, 1 }, generator: dropoutGenerator, device: x.device);
+            // drawn where the generator lives (the CPU), so a CUDA replica gets the same masks as a CPU one
+            var draw = rand(new long[] { shard ? dropoutBatch : rows, x.shape[1], 1, 1 }, generator: dropoutGenerator).to(x.device);
             if (shard)
                 draw = draw.narrow(0, dropoutStart, rows);
             var keep = (draw >= options.HeadDropout).to_type(x.dtype);

@@ -1,4 +1,3 @@
-using EcsNet.Core.Ecs;
 using EcsNet.Core.Nets;
 using EcsNet.Core.Training;
 using EcsNet.Core.Weights;
@@ -6,6 +5,7 @@ using EcsNet.Data;
 using EcsNet.Labels.Cams;
 using EcsNet.Labels.Crf;
 using EcsNet.Labels.Propagation;
+using EcsNet.Labels.Samples;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -61,84 +61,26 @@ public sealed class AffinityStage : IPipelineStage
         // 2. AffinityNet training on joint random crops of image and maps.
         var o = config.Affinity;
         int seed = config.CamTraining.Seed;
-        var plan = new StepPlan(train.Count, o.BatchSize, o.Epochs, seed, salt: -12);
-        long maxSteps = plan.MaxSteps;
         torch.manual_seed(seed);
         using var net = CreateNet(config);
         if (config.Weights is not null)
             PretrainedWeights.Load(net.Backbone, config.Weights);
         else if (config.AffinityTrunkFromCam)
             CopyCamTrunk(net, context);
-        using var trainer = new AffinityNetTrainer(net, maxSteps, o);
-        trainer.Resume(runDir, seed);
-        using var recorder = new TrainingRecorder(dir);
+        using var task = new AffinityTrainingTask(net, o, seed, context.Training.Device);
         var jitter = new AugmentOptions
         {
             LongEdgeMin = o.CropSize, LongEdgeMax = o.CropSize, CropSize = o.CropSize, FlipProbability = 0,
             Brightness = o.ColorJitter.Brightness, Contrast = o.ColorJitter.Contrast,
             Saturation = o.ColorJitter.Saturation, Hue = o.ColorJitter.Hue,
         };
-        float lastLoss = float.NaN;
-        while (trainer.Step < maxSteps)
-        {
-            ct.ThrowIfCancellationRequested();
-            int step = (int)trainer.Step;
-            var batch = new float[o.BatchSize * 3 * o.CropSize * o.CropSize];
-            var labels = new LabelMask[o.BatchSize];
-            for (int b = 0; b < o.BatchSize; b++)
-            {
-                int index = plan.SampleAt(step, b);
-                var rng = new Random(CamTrainer.Mix(seed, step, 1000 + b));
-                var (chw, label) = Crop(images[index], maps[index], o.CropSize, jitter, config.AffinityLabels, rng);
-                chw.CopyTo(batch, b * chw.Length);
-                labels[b] = label;
-            }
-            (float Total, float Background, float Foreground, float Negative) loss;
-            using (var scope = NewDisposeScope())
-                loss = trainer.TrainStep(tensor(batch).view(o.BatchSize, 3, o.CropSize, o.CropSize), labels);
-            if (!float.IsFinite(loss.Total))
-                throw new TrainingDivergedException(step, Checkpoints.Latest(runDir),
-                    new LossTerms(loss.Total, loss.Total, 0, 0, 0));
-            lastLoss = loss.Total;
-            recorder.Record((int)trainer.Step, new { step = trainer.Step, loss.Total, loss.Background, loss.Foreground, loss.Negative, lr = trainer.LearningRate },
-                ("aff/loss", loss.Total), ("aff/loss_bg", loss.Background), ("aff/loss_fg", loss.Foreground), ("aff/loss_neg", loss.Negative),
-                ("aff/lr", trainer.LearningRate));
-            context.Progress?.Invoke("aff: train", (int)trainer.Step, (int)maxSteps, $"loss {loss.Total:F3}");
-            if (TrainingRecorder.CheckpointDue((int)trainer.Step, (int)maxSteps, every: 50, stoppingNow: false))
-                trainer.SaveCheckpoint(runDir, seed);
-        }
-        return new StageResult(new Dictionary<string, double> { ["steps"] = maxSteps, ["finalLoss"] = lastLoss, ["images"] = train.Count });
-    }
-
-    /// <summary>A joint random crop (zero padding) and flip of image and la/ha maps; the image is jittered and normalised.</summary>
-    public static (float[] Chw, LabelMask Labels) Crop(RgbImage image, AffinityScoreMaps maps, int crop, AugmentOptions jitter,
-        AffinityLabelOptions labelOptions, Random rng)
-    {
-        int top = image.Height > crop ? rng.Next(image.Height - crop + 1) : -rng.Next(crop - image.Height + 1);
-        int left = image.Width > crop ? rng.Next(image.Width - crop + 1) : -rng.Next(crop - image.Width + 1);
-        bool flip = rng.NextDouble() < 0.5;
-        var px = new byte[crop * crop * 3];
-        var inside = new bool[crop * crop];
-        for (int y = 0; y < crop; y++)
-        {
-            int sy = top + y;
-            if (sy < 0 || sy >= image.Height) continue;
-            for (int x = 0; x < crop; x++)
-            {
-                int sx = left + (flip ? crop - 1 - x : x);
-                if (sx < 0 || sx >= image.Width) continue;
-                Array.Copy(image.Pixels, (sy * image.Width + sx) * 3, px, (y * crop + x) * 3, 3);
-                inside[y * crop + x] = true;
-            }
-        }
-        var jittered = Augmentation.Apply(new RgbImage(crop, crop, px), null, jitter, rng).Chw;
-        // Padding is zero after normalisation (the mean colour), as PSA pads normalised crops with zeros.
-        int n = crop * crop;
-        for (int i = 0; i < n; i++)
-            if (!inside[i])
-                jittered[i] = jittered[n + i] = jittered[2 * n + i] = 0;
-        var labels = AffinityLabels.Decide(maps.Crop(top, left, crop, crop, flip), labelOptions);
-        return (jittered, labels);
+        var samples = new AffinitySampleSet(train.Count, i => train.Samples[i].Id, i => (images[i], maps[i]), o.CropSize, jitter, config.AffinityLabels);
+        using var source = new LocalBatchSource(samples);
+        var result = TrainingLoop.Run(task, source, runDir, context.Training.Group, new TrainingCallbacks(OnStep: r =>
+            context.Progress?.Invoke("aff: train", r.Step, r.MaxSteps, $"loss {r.Loss:F3}")), ct);
+        if (!result.Completed)
+            throw new OperationCanceledException("AffinityNet training stopped before the last step");
+        return new StageResult(new Dictionary<string, double> { ["steps"] = result.MaxSteps, ["finalLoss"] = result.LastLoss, ["images"] = train.Count });
     }
 
     /// <summary>Copies the trained CAM network's trunk into AffinityNet's (CPU default without ImageNet weights).</summary>

@@ -7,6 +7,7 @@ using EcsNet.Core.Weights;
 using EcsNet.Data;
 using EcsNet.Labels.Cams;
 using EcsNet.Labels.Evaluation;
+using EcsNet.Labels.Samples;
 using TorchSharp;
 
 namespace EcsNet.Core.Stages;
@@ -41,8 +42,8 @@ public sealed class CamStage : IPipelineStage
         var config = context.Config;
         var train = VocDataset.Open(context.VocRoot, context.TrainSplit);
         var runDir = Path.Combine(dir, "run");
-        var result = Train(config, train, runDir, new Progress<CamStepReport>(r =>
-            context.Progress?.Invoke("cam: train", r.Step, r.MaxSteps, $"loss {r.Terms.Total:F3}")), ct);
+        var result = Train(config, train, runDir, new TrainingCallbacks(OnStep: r =>
+            context.Progress?.Invoke("cam: train", r.Step, r.MaxSteps, $"loss {r.Loss:F3}")), ct, context.Training);
         if (!result.Completed)
             throw new OperationCanceledException("CAM training stopped before the last step");
         var overlays = train.Samples.Take(OverlayCount).Select(s => s.Id).ToHashSet();
@@ -70,22 +71,32 @@ public sealed class CamStage : IPipelineStage
         return new EcsNetModel(trunk, config.Cam);
     }
 
-    /// <param name="sync">Data-parallel: this process is one rank (see <see cref="CamTrainer"/>); only rank 0 writes files.</param>
-    public static CamTrainingResult Train(ExperimentConfig config, VocDataset dataset, string runDir,
-        IProgress<CamStepReport>? progress = null, CancellationToken ct = default, IGradientSync? sync = null)
+    /// <summary>
+    /// Trains the CAM network of <paramref name="config"/> on <paramref name="dataset"/> into <paramref name="runDir"/>
+    /// (checkpoints, log, TensorBoard, experiment.json), resuming from the run's last checkpoint.
+    /// </summary>
+    /// <param name="placement">Alone or as one member of a data-parallel group (only the root writes files), device, sample source.</param>
+    public static TrainingResult Train(ExperimentConfig config, VocDataset dataset, string runDir,
+        TrainingCallbacks? callbacks = null, CancellationToken ct = default, TrainingPlacement? placement = null)
     {
+        placement ??= TrainingPlacement.Local;
+        var spec = new CamSampleSpec
+        {
+            VocRoot = dataset.Root, Split = dataset.Split, Voc = dataset.Options, CacheImages = dataset.Count <= 2000,
+            Augment = config.Augment with { CropSize = config.CamTraining.Crop },
+        };
+        using var source = placement.Sources.Open(spec);
         Directory.CreateDirectory(runDir);
         var configPath = Path.Combine(runDir, ConfigFileName);
-        if (sync?.IsRoot ?? true)
+        if (placement.IsRoot)
             File.WriteAllText(configPath, JsonSerializer.Serialize(config, ConfigJson.Options));
         torch.manual_seed(config.CamTraining.Seed);
         using var model = CreateModel(config);
         bool pretrained = config.Weights is not null;
         if (pretrained)
             PretrainedWeights.Load(model.Trunk, config.Weights!);
-        using var trainer = new CamTrainer(model, config.CamTraining, runDir, pretrained, sync);
-        var data = new CamTrainingSet(dataset, config.Augment with { CropSize = config.CamTraining.Crop }, cacheImages: dataset.Count <= 2000);
-        return trainer.Train(data, progress, ct);
+        using var task = new CamTrainingTask(model, config.CamTraining, pretrained, placement.Device);
+        return TrainingLoop.Run(task, source, runDir, placement.Group, callbacks, ct);
     }
 
     /// <summary>Reads the experiment a run was trained with.</summary>
@@ -117,7 +128,7 @@ public sealed class CamStage : IPipelineStage
     {
         var sw = Stopwatch.StartNew();
         using var model = CreateModel(config);
-        CamTrainer.LoadWeights(model, runDir);
+        Checkpoints.LoadWeights(model, runDir);
         var camDir = Path.Combine(outDir, "cams");
         var overlayDir = Path.Combine(outDir, "overlays");
         Directory.CreateDirectory(outDir);

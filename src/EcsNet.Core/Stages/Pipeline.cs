@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using EcsNet.Core.Training;
 using EcsNet.Data;
 
 namespace EcsNet.Core.Stages;
@@ -11,6 +12,9 @@ public sealed record PipelineContext(ExperimentConfig Config, string VocRoot, st
 
     /// <summary>Reports (stage, done, total, text) while a stage works.</summary>
     public Action<string, int, int, string>? Progress { get; init; }
+
+    /// <summary>How the training stages train (default: alone in this process, on the CPU).</summary>
+    public TrainingPlacement Training { get; init; } = TrainingPlacement.Local;
 }
 
 /// <summary>What a stage measured (mIoU where a mask is available, image counts, times).</summary>

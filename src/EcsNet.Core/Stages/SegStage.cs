@@ -7,6 +7,7 @@ using EcsNet.Core.Weights;
 using EcsNet.Data;
 using EcsNet.Labels.Crf;
 using EcsNet.Labels.Evaluation;
+using EcsNet.Labels.Samples;
 using TorchSharp;
 
 namespace EcsNet.Core.Stages;
@@ -63,8 +64,8 @@ public sealed class SegStage : IPipelineStage
         var runDir = Path.Combine(dir, "run");
         var sw = Stopwatch.StartNew();
         var camRun = config.Seg.TrunkFromCam ? Path.Combine(context.StageDir(CamStage.StageName), "run") : null;
-        var result = Train(config, train, labelDir, runDir, camRun, new Progress<SegStepReport>(r =>
-            context.Progress?.Invoke("seg: train", r.Step, r.MaxSteps, $"loss {r.Loss:F3}")), ct);
+        var result = Train(config, train, labelDir, runDir, camRun, new TrainingCallbacks(OnStep: r =>
+            context.Progress?.Invoke("seg: train", r.Step, r.MaxSteps, $"loss {r.Loss:F3}")), ct, context.Training);
         if (!result.Completed)
             throw new OperationCanceledException("segmentation training stopped before the last step");
         double trainSeconds = sw.Elapsed.TotalSeconds;
@@ -109,14 +110,22 @@ public sealed class SegStage : IPipelineStage
     /// <see cref="SegOptions.WeightsFor"/> when there are any, or from the trunk of the CAM network in
     /// <paramref name="camRun"/> (a train-cam run or checkpoint folder) when that is given.
     /// </summary>
-    public static SegTrainingResult Train(ExperimentConfig config, VocDataset dataset, string labelDir, string runDir,
-        string? camRun = null, IProgress<SegStepReport>? progress = null, CancellationToken ct = default)
+    /// <param name="placement">Alone or as one member of a data-parallel group (only the root writes files), device, sample source.</param>
+    public static TrainingResult Train(ExperimentConfig config, VocDataset dataset, string labelDir, string runDir,
+        string? camRun = null, TrainingCallbacks? callbacks = null, CancellationToken ct = default, TrainingPlacement? placement = null)
     {
+        placement ??= TrainingPlacement.Local;
         var seg = config.Seg;
         seg.Validate();
-        var data = new SegTrainingSet(dataset, labelDir, seg.Augment with { CropSize = seg.Crop }, seg.Classes, cacheImages: dataset.Count <= 2000);
+        var spec = new SegSampleSpec
+        {
+            VocRoot = dataset.Root, Split = dataset.Split, Voc = dataset.Options, CacheImages = dataset.Count <= 2000,
+            LabelDir = labelDir, Augment = seg.Augment with { CropSize = seg.Crop }, Classes = seg.Classes,
+        };
+        using var source = placement.Sources.Open(spec);   // checks every pseudo label before anything is written
         Directory.CreateDirectory(runDir);
-        File.WriteAllText(Path.Combine(runDir, ConfigFileName), JsonSerializer.Serialize(config, ConfigJson.Options));
+        if (placement.IsRoot)
+            File.WriteAllText(Path.Combine(runDir, ConfigFileName), JsonSerializer.Serialize(config, ConfigJson.Options));
         torch.manual_seed(seg.Seed);
         using var model = CreateModel(config);
         var weights = camRun is null ? seg.WeightsFor(config) : null;
@@ -124,8 +133,8 @@ public sealed class SegStage : IPipelineStage
             CopyCamTrunk(model, camRun);
         else if (weights is not null)
             PretrainedWeights.Load(model.Trunk, weights);
-        using var trainer = new SegTrainer(model, seg, runDir, pretrained: weights is not null || camRun is not null);
-        return trainer.Train(data, progress, ct);
+        using var task = new SegTrainingTask(model, seg, pretrained: weights is not null || camRun is not null, placement.Device);
+        return TrainingLoop.Run(task, source, runDir, placement.Group, callbacks, ct);
     }
 
     /// <summary>Copies the trunk of a trained CAM network (run or checkpoint folder) into the segmentation trunk.</summary>

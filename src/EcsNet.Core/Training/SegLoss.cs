@@ -17,7 +17,13 @@ public static class SegLoss
     /// <see cref="SegLossGrid.Features"/>: labels shrunk to the logit grid by nearest neighbour (DeepLab);
     /// <see cref="SegLossGrid.Image"/>: logits upsampled bilinearly to the labels' grid.
     /// </param>
-    public static Tensor CrossEntropy(Tensor logits, Tensor labels, SegLossGrid grid = SegLossGrid.Features)
+    /// <param name="sync">
+    /// Data-parallel: this batch is one rank's shard. The mean is then over the labelled pixels of the whole
+    /// global batch (their count summed over the ranks, one small all-reduce) and each rank returns
+    /// WorldSize · (its sum) / count, so the ranks' average — what the gradient all-reduce computes — is the
+    /// global batch's loss whatever the shards' sizes.
+    /// </param>
+    public static Tensor CrossEntropy(Tensor logits, Tensor labels, SegLossGrid grid = SegLossGrid.Features, IGradientSync? sync = null)
     {
         long h = logits.shape[2], w = logits.shape[3];
         if (labels.shape[1] != h || labels.shape[2] != w)
@@ -30,13 +36,21 @@ public static class SegLoss
         }
         var valid = labels.ne(VocClasses.Ignore);
         long count = valid.sum().item<long>();
-        if (count == 0)
+        double total = count;
+        if (sync is not null)
+        {
+            var counts = new double[] { count };
+            sync.SumAcrossRanks(counts);
+            total = counts[0];
+        }
+        if (total == 0 || count == 0)
             return logits.sum() * 0;
         var logp = F.log_softmax(logits, 1);
         var safe = where(valid, labels, zeros_like(labels));
         if (safe.max().item<long>() >= logits.shape[1])
             throw new ArgumentException($"a label is ≥ {logits.shape[1]} (the number of classes) and is not the ignore value {VocClasses.Ignore}");
         var picked = logp.gather(1, safe.unsqueeze(1)).squeeze(1);
-        return -(picked * valid.to_type(picked.dtype)).sum() / count;
+        var sum = -(picked * valid.to_type(picked.dtype)).sum();
+        return sync is null ? sum / count : sum * (sync.WorldSize / total);
     }
 }

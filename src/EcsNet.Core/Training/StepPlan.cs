@@ -1,3 +1,5 @@
+using EcsNet.Data;
+
 namespace EcsNet.Core.Training;
 
 /// <summary>
@@ -54,7 +56,7 @@ public sealed class StepPlan
     public static int[] EpochOrder(int count, int seed, int epoch, int salt = -2)
     {
         var shuffled = Enumerable.Range(0, count).ToArray();
-        new Random(CamTrainer.Mix(seed, epoch, salt)).Shuffle(shuffled);
+        new Random(Seeds.Mix(seed, epoch, salt)).Shuffle(shuffled);
         return shuffled;
     }
 }

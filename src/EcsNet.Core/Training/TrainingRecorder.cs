@@ -15,12 +15,16 @@ public sealed class TrainingRecorder : IDisposable
 
     public TrainingRecorder(string runDir, bool writes = true)
     {
+        Writes = writes;
         if (!writes)
             return;
         log = new StreamWriter(Path.Combine(runDir, "train-log.jsonl"), append: true) { AutoFlush = true };
         var events = torch.utils.tensorboard.SummaryWriter(Path.Combine(runDir, "tensorboard"));
         addScalar = (tag, value, step) => events.add_scalar(tag, value, step);
     }
+
+    /// <summary>False on the ranks that leave the files to the root.</summary>
+    public bool Writes { get; }
 
     /// <summary>Appends <paramref name="line"/> (serialised as JSON) to the log and each scalar to TensorBoard at <paramref name="step"/>.</summary>
     public void Record(int step, object line, params (string Tag, double Value)[] scalars)

@@ -3,7 +3,7 @@ using EcsNet.AllReduce.Tests.Ring;
 using EcsNet.Core.Nets;
 using EcsNet.Core.Stages;
 using EcsNet.Core.Training;
-using EcsNet.Data;
+using EcsNet.Labels.Samples;
 using static TorchSharp.torch;
 
 namespace EcsNet.AllReduce.Tests.DataParallel;
@@ -23,21 +23,23 @@ public sealed class DataParallelCamTrainerTests(Xunit.Abstractions.ITestOutputHe
     }
 
     /// <summary>Random crops whose content depends only on (index, rng), labels on the index.</summary>
-    private sealed class FakeData(int count) : ICamTrainingData
+    private sealed class FakeData(int count) : ISampleSet
     {
+        private const int Crop = 32;
+
         public int Count => count;
 
         public string IdAt(int index) => $"img{index}";
 
-        public (float[] Image, float[] Labels) Sample(int index, int crop, Random rng)
+        public TrainingSample Sample(int index, Random rng)
         {
-            var img = new float[3 * crop * crop];
+            var img = new float[3 * Crop * Crop];
             for (var i = 0; i < img.Length; i++)
                 img[i] = (float)(rng.NextDouble() - 0.5) + (index % 3) * 0.3f;
-            var labels = new float[20];
+            var labels = new byte[20];
             labels[index % 20] = 1;
             labels[(index * 7 + 3) % 20] = 1;
-            return (img, labels);
+            return new TrainingSample(img, labels);
         }
     }
 
@@ -69,8 +71,9 @@ public sealed class DataParallelCamTrainerTests(Xunit.Abstractions.ITestOutputHe
     private float[] SingleProcess(CamMethod method, int batch, int steps, string run)
     {
         using var model = NewModel(method, 7);
-        using var trainer = new CamTrainer(model, Options(batch, steps), Path.Combine(dir, run), pretrained: false);
-        Assert.Equal(steps, trainer.Train(new FakeData(12)).Steps);
+        using var task = new CamTrainingTask(model, Options(batch, steps), pretrained: false);
+        using var source = new LocalBatchSource(new FakeData(12));
+        Assert.Equal(steps, TrainingLoop.Run(task, source, Path.Combine(dir, run)).Steps);
         return Weights(model);
     }
 
@@ -90,8 +93,9 @@ public sealed class DataParallelCamTrainerTests(Xunit.Abstractions.ITestOutputHe
                 {
                     using var model = NewModel(method, r == 0 ? 7UL : 100UL + (ulong)r);
                     using var sync = new DataParallelGradientSync(ring.Rings[r], new DataParallelOptions { BucketBytes = 16 << 10, FirstBucketBytes = 4 << 10 });
-                    using var trainer = new CamTrainer(model, Options(batch, stop), Path.Combine(dir, run), pretrained: false, sync);
-                    trainer.Train(new FakeData(12));
+                    using var task = new CamTrainingTask(model, Options(batch, stop), pretrained: false);
+                    using var source = new LocalBatchSource(new FakeData(12));
+                    TrainingLoop.Run(task, source, Path.Combine(dir, run), sync);
                     weights[r] = Weights(model);
                     lock (stats) stats.Add(sync.LastSync);
                 }
@@ -156,14 +160,21 @@ public sealed class DataParallelCamTrainerTests(Xunit.Abstractions.ITestOutputHe
             Directory.GetDirectories(Path.Combine(dir, "dp", "checkpoints")).Select(Path.GetFileName).Order().ToArray());
     }
 
-    [Fact]
-    public async Task A_global_batch_not_divisible_by_the_ranks_is_refused()
+    /// <summary>
+    /// A global batch the ranks do not divide (5 over 2: shards of 3 and 2, as after a generation change) still
+    /// trains like one process: each rank's per-image means count as its share of the global batch.
+    /// </summary>
+    [Theory]
+    [InlineData(CamMethod.Cam)]
+    [InlineData(CamMethod.Ecs)]
+    public async Task Unequal_shards_train_like_one_process_on_the_global_batch(CamMethod method)
     {
-        await using var ring = await LocalRing.StartAsync(2);
-        using var model = NewModel(CamMethod.Cam, 7);
-        using var sync = new DataParallelGradientSync(ring.Rings[0]);
-        var e = Assert.Throws<BadInputException>(() => new CamTrainer(model, Options(5, 1), Path.Combine(dir, "odd"), pretrained: false, sync));
-        Assert.Contains("camTraining.batchSize", e.Message);
-        Assert.Contains("not divisible by 2", e.Message);
+        const int steps = 4;
+        var reference = SingleProcess(method, 5, steps, "single5");
+        var weights = await DataParallelRun(method, 2, 5, steps, "dp5");
+        var diff = MaxAbsDiff(reference, weights[0]);
+        output.WriteLine($"{method}, shards 3 + 2, {steps} steps: max abs weight difference {diff:E2}");
+        Assert.True(diff <= 1e-5, $"max abs weight difference {diff:E2} with unequal shards");
+        Assert.Equal(0.0, MaxAbsDiff(weights[0], weights[1]));
     }
 }

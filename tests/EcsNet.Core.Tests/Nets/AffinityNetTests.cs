@@ -2,6 +2,7 @@ using EcsNet.Core.Nets;
 using EcsNet.Core.Training;
 using EcsNet.Data;
 using EcsNet.Labels.Propagation;
+using EcsNet.Labels.Samples;
 using static TorchSharp.torch;
 
 namespace EcsNet.Core.Tests.Nets;
@@ -100,34 +101,59 @@ public class AffinityNetTests
     }
 
     /// <summary>Two-region images (left half red-ish foreground of class 3, right half blue-ish background) and
-    /// their grid label maps; a few SGD steps must lower the affinity loss on them.</summary>
+    /// their grid label maps; a few SGD steps through the training loop must lower the affinity loss on them.</summary>
     [Fact]
     public void TrainingStepsDecreaseTheLoss()
     {
-        using var scope = NewDisposeScope();
-        manual_seed(7);
-        const int size = 96, grid = 12, batch = 2;
-        var img = zeros(batch, 3, size, size);
-        img[.., 0, .., ..(size / 2)] = tensor(1.5f);
-        img[.., 2, .., (size / 2)..] = tensor(1.5f);
-        img += 0.2f * randn(batch, 3, size, size, generator: new Generator(1));
+        const int size = 96, grid = 12;
+        var images = new float[2][];
+        var noise = new Random(1);
+        for (int i = 0; i < 2; i++)
+        {
+            images[i] = new float[3 * size * size];
+            for (int y = 0; y < size; y++)
+                for (int x = 0; x < size; x++)
+                {
+                    int p = y * size + x;
+                    images[i][p] = (x < size / 2 ? 1.5f : 0) + 0.2f * (float)(noise.NextDouble() - 0.5);
+                    images[i][size * size + p] = 0.2f * (float)(noise.NextDouble() - 0.5);
+                    images[i][2 * size * size + p] = (x >= size / 2 ? 1.5f : 0) + 0.2f * (float)(noise.NextDouble() - 0.5);
+                }
+        }
         var map = new byte[grid * grid];
         for (int y = 0; y < grid; y++)
             for (int x = 0; x < grid; x++)
                 map[y * grid + x] = x < grid / 2 ? (byte)3 : (byte)0;
         map[0] = VocClasses.Ignore;
-        var maps = Enumerable.Repeat(new LabelMask(grid, grid, map), batch).ToArray();
 
-        var options = new AffinityNetOptions { ReducedChannels = new[] { 8, 8, 16 }, LearningRate = 0.01 };
-        var net = new AffinityNet(new SmallBackbone(width: 8), options);
-        using var trainer = new AffinityNetTrainer(net, maxSteps: 30);
-        var losses = new List<float>();
-        for (int step = 0; step < 30; step++)
-            losses.Add(trainer.TrainStep(img, maps).Total);
-        Assert.All(losses, l => Assert.True(float.IsFinite(l)));
-        Assert.True(losses.TakeLast(5).Average() < 0.7 * losses.Take(3).Average(),
-            $"loss did not fall: {string.Join(", ", losses.Select(l => l.ToString("F3")))}");
-        Assert.Equal(30, trainer.Step);
+        var options = new AffinityNetOptions { ReducedChannels = new[] { 8, 8, 16 }, LearningRate = 0.01, CropSize = size, BatchSize = 2, Epochs = 30, CheckpointEvery = 100 };
+        using var net = new AffinityNet(new SmallBackbone(width: 8), options);
+        using var task = new AffinityTrainingTask(net, options, seed: 7);
+        using var source = new LocalBatchSource(new FixedSamples(images, map));
+        var run = Path.Combine(Path.GetTempPath(), "ecsnet-aff-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var result = TrainingLoop.Run(task, source, run);
+            Assert.Equal(30, result.Steps);
+            var losses = File.ReadAllLines(Path.Combine(run, "train-log.jsonl"))
+                .Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("Total").GetDouble()).ToList();
+            Assert.Equal(30, losses.Count);
+            Assert.All(losses, l => Assert.True(double.IsFinite(l)));
+            Assert.True(losses.TakeLast(5).Average() < 0.7 * losses.Take(3).Average(),
+                $"loss did not fall: {string.Join(", ", losses.Select(l => l.ToString("F3")))}");
+        }
+        finally
+        {
+            if (Directory.Exists(run)) Directory.Delete(run, true);
+        }
+    }
+
+    /// <summary>The same crops every time (no augmentation), with one label grid.</summary>
+    private sealed class FixedSamples(float[][] images, byte[] grid) : ISampleSet
+    {
+        public int Count => images.Length;
+        public string IdAt(int index) => $"img{index}";
+        public TrainingSample Sample(int index, Random rng) => new(images[index], grid);
     }
 
     [Fact]
@@ -136,8 +162,8 @@ public class AffinityNetTests
         using var scope = NewDisposeScope();
         var backbone = new SmallBackbone(width: 8);
         var net = new AffinityNet(backbone, new AffinityNetOptions { ReducedChannels = new[] { 4, 4, 4 } });
-        using var trainer = new AffinityNetTrainer(net, 10);
-        var groups = trainer.Groups.ToDictionary(g => g.Name);
+        using var task = new AffinityTrainingTask(net, net.Options, seed: 0);
+        var groups = task.Groups.ToDictionary(g => g.Name);
         // the four new 1×1 convs (no bias) train at 10× lr with weight decay; trunk convs at 1×
         Assert.Equal(4, groups["new weights"].Tensors);
         Assert.Equal(1.0, groups["new weights"].LearningRate, 12);
@@ -168,10 +194,11 @@ public class AffinityNetTests
     {
         using var scope = NewDisposeScope();
         var net = new AffinityNet(new SmallBackbone(width: 8), new AffinityNetOptions { ReducedChannels = new[] { 4, 4, 4 } });
-        using var trainer = new AffinityNetTrainer(net, 10);
-        var e = Assert.Throws<BadInputException>(() =>
-            trainer.TrainStep(randn(1, 3, 80, 80), new[] { new LabelMask(9, 9, new byte[81]) }));
-        Assert.Contains("9x9", e.Message);
+        var options = net.Options with { CropSize = 80 };
+        using var task = new AffinityTrainingTask(net, options, seed: 0);
+        var sample = new TrainingSample(new float[3 * 80 * 80], new byte[81]);
+        var e = Assert.Throws<BadInputException>(() => task.Loss(0, new[] { sample }, new BatchShard(0, 1, 1), sync: null));
+        Assert.Contains("81 cells", e.Message);
         Assert.Contains("10x10", e.Message);
     }
 }

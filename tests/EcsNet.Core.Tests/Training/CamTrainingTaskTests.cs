@@ -1,10 +1,12 @@
 using EcsNet.Core.Nets;
 using EcsNet.Core.Training;
+using EcsNet.Labels.Samples;
 using static TorchSharp.torch;
 
 namespace EcsNet.Core.Tests.Training;
 
-public class CamTrainerTests : IDisposable
+/// <summary>The CAM network through the training loop: resume, divergence, logs.</summary>
+public class CamTrainingTaskTests : IDisposable
 {
     private readonly string dir = Path.Combine(Path.GetTempPath(), "ecsnet-trainer-" + Guid.NewGuid().ToString("N"));
 
@@ -14,21 +16,23 @@ public class CamTrainerTests : IDisposable
     }
 
     /// <summary>Random images whose content depends only on (index, rng): exercises determinism.</summary>
-    private sealed class FakeData(int count, Func<float, float>? poison = null) : ICamTrainingData
+    private sealed class FakeData(int count, Func<float, float>? poison = null) : ISampleSet
     {
+        private const int Crop = 32;
+
         public int Count => count;
         public string IdAt(int index) => $"img{index}";
 
-        public (float[] Image, float[] Labels) Sample(int index, int crop, Random rng)
+        public TrainingSample Sample(int index, Random rng)
         {
-            var img = new float[3 * crop * crop];
+            var img = new float[3 * Crop * Crop];
             for (int i = 0; i < img.Length; i++)
                 img[i] = (float)(rng.NextDouble() - 0.5) + index * 0.01f;
             if (poison is not null) img[0] = poison(img[0]);
-            var labels = new float[20];
+            var labels = new byte[20];
             labels[index % 20] = 1;
             labels[(index * 7 + 3) % 20] = 1;
-            return (img, labels);
+            return new TrainingSample(img, labels);
         }
     }
 
@@ -52,6 +56,13 @@ public class CamTrainerTests : IDisposable
         CheckpointEvery = 100, StopAfterSteps = stopAfter, FreezePretrained = false,
     };
 
+    private static TrainingResult Train(EcsNetModel model, CamTrainingOptions options, string run, ISampleSet data)
+    {
+        using var task = new CamTrainingTask(model, options, pretrained: false);
+        using var source = new LocalBatchSource(data);
+        return TrainingLoop.Run(task, source, run);
+    }
+
     private static float[] Weights(EcsNetModel m) =>
         m.parameters().SelectMany(p => p.detach().contiguous().data<float>().ToArray()).ToArray();
 
@@ -61,20 +72,17 @@ public class CamTrainerTests : IDisposable
         var data = new FakeData(8);
         float[] straight;
         using (var model = NewModel())
-        using (var trainer = new CamTrainer(model, Options(6), Path.Combine(dir, "a"), pretrained: false))
         {
-            var r = trainer.Train(data);
+            var r = Train(model, Options(6), Path.Combine(dir, "a"), data);
             Assert.Equal(6, r.Steps);
             straight = Weights(model);
         }
         using (var model = NewModel())
-        using (var trainer = new CamTrainer(model, Options(3), Path.Combine(dir, "b"), pretrained: false))
-            Assert.Equal(3, trainer.Train(data).Steps);
+            Assert.Equal(3, Train(model, Options(3), Path.Combine(dir, "b"), data).Steps);
         float[] resumed;
         using (var model = NewModel())
-        using (var trainer = new CamTrainer(model, Options(3), Path.Combine(dir, "b"), pretrained: false))
         {
-            Assert.Equal(6, trainer.Train(data).Steps);
+            Assert.Equal(6, Train(model, Options(3), Path.Combine(dir, "b"), data).Steps);
             resumed = Weights(model);
         }
         Assert.Equal(straight.Length, resumed.Length);
@@ -89,14 +97,14 @@ public class CamTrainerTests : IDisposable
     {
         using var model = NewModel();
         var opts = Options(0) with { CheckpointEvery = 1 };
-        using var trainer = new CamTrainer(model, opts, Path.Combine(dir, "nan"), pretrained: false);
         int calls = 0;
         var data = new FakeData(8, v => ++calls > 6 ? float.NaN : v);   // batch 2: step 3's first sample is poisoned
-        var e = Assert.Throws<TrainingDivergedException>(() => trainer.Train(data));
+        var e = Assert.Throws<TrainingDivergedException>(() => Train(model, opts, Path.Combine(dir, "nan"), data));
         Assert.Equal(3, e.Step);
         Assert.NotNull(e.LastCheckpoint);
         Assert.EndsWith("step-000003", e.LastCheckpoint);
         Assert.Contains("step 3", e.Message);
+        Assert.Contains("cam: ", e.Message);
         Assert.True(File.Exists(Path.Combine(e.LastCheckpoint!, "model.bin")));
     }
 
@@ -104,8 +112,7 @@ public class CamTrainerTests : IDisposable
     public void TrainingWritesLogAndTensorBoardEvents()
     {
         using var model = NewModel();
-        using var trainer = new CamTrainer(model, Options(2), Path.Combine(dir, "log"), pretrained: false);
-        trainer.Train(new FakeData(8));
+        Train(model, Options(2), Path.Combine(dir, "log"), new FakeData(8));
         var lines = File.ReadAllLines(Path.Combine(dir, "log", "train-log.jsonl"));
         Assert.Equal(2, lines.Length);
         Assert.Contains("\"Classification\"", lines[0]);

@@ -2,11 +2,13 @@ using System.Text.Json;
 using EcsNet.Core.Nets;
 using EcsNet.Core.Training;
 using EcsNet.Data;
+using EcsNet.Labels.Samples;
 using static TorchSharp.torch;
 
 namespace EcsNet.Core.Tests.Training;
 
-public class SegTrainerTests : IDisposable
+/// <summary>DeepLab through the training loop: learning, resume, divergence; the pseudo-label sample set.</summary>
+public class SegTrainingTaskTests : IDisposable
 {
     private readonly string dir = Path.Combine(Path.GetTempPath(), "ecsnet-seg-" + Guid.NewGuid().ToString("N"));
 
@@ -19,22 +21,24 @@ public class SegTrainerTests : IDisposable
     /// Learnable toy data: a bright square (class 1 + index % 2) on a dark noisy background (class 0), a band of
     /// ignore (255) along the left edge. Content depends only on (index, rng).
     /// </summary>
-    private sealed class SquareData(int count, Func<float, float>? poison = null) : ISegTrainingData
+    private sealed class SquareData(int count, Func<float, float>? poison = null) : ISampleSet
     {
+        private const int Crop = 32;
+
         public int Count => count;
         public string IdAt(int index) => $"img{index}";
 
-        public (float[] Image, byte[] Labels) Sample(int index, int crop, Random rng)
+        public TrainingSample Sample(int index, Random rng)
         {
-            int plane = crop * crop, side = crop / 2;
-            int x0 = rng.Next(crop - side + 1), y0 = rng.Next(crop - side + 1);
+            int plane = Crop * Crop, side = Crop / 2;
+            int x0 = rng.Next(Crop - side + 1), y0 = rng.Next(Crop - side + 1);
             byte cls = (byte)(1 + index % 2);
             var img = new float[3 * plane];
             var labels = new byte[plane];
-            for (int y = 0; y < crop; y++)
-                for (int x = 0; x < crop; x++)
+            for (int y = 0; y < Crop; y++)
+                for (int x = 0; x < Crop; x++)
                 {
-                    int p = y * crop + x;
+                    int p = y * Crop + x;
                     bool inside = x >= x0 && x < x0 + side && y >= y0 && y < y0 + side;
                     float noise = (float)(rng.NextDouble() - 0.5) * 0.2f;
                     img[p] = (inside ? 1.5f : -1f) + noise;
@@ -43,7 +47,7 @@ public class SegTrainerTests : IDisposable
                     labels[p] = x < 2 ? VocClasses.Ignore : inside ? cls : (byte)0;
                 }
             if (poison is not null) img[0] = poison(img[0]);
-            return (img, labels);
+            return new TrainingSample(img, labels);
         }
     }
 
@@ -72,6 +76,13 @@ public class SegTrainerTests : IDisposable
         HeadDropout = 0.1, LossGrid = SegLossGrid.Image, CheckpointEvery = 100, StopAfterSteps = stopAfter, FreezePretrained = false,
     };
 
+    private static TrainingResult Train(DeepLab model, SegOptions options, string run, ISampleSet data)
+    {
+        using var task = new SegTrainingTask(model, options, pretrained: false);
+        using var source = new LocalBatchSource(data);
+        return TrainingLoop.Run(task, source, run);
+    }
+
     private static float[] Weights(DeepLab m) =>
         m.parameters().SelectMany(p => p.detach().contiguous().data<float>().ToArray()).ToArray();
 
@@ -83,8 +94,7 @@ public class SegTrainerTests : IDisposable
     {
         var run = Path.Combine(dir, "learn");
         using var model = NewModel();
-        using var trainer = new SegTrainer(model, Options(0, epochs: 10), run, pretrained: false);
-        var result = trainer.Train(new SquareData(6));
+        var result = Train(model, Options(0, epochs: 10), run, new SquareData(6));
         Assert.True(result.Completed);
         Assert.Equal(30, result.Steps);
         var losses = LoggedLosses(run);
@@ -100,19 +110,16 @@ public class SegTrainerTests : IDisposable
         var data = new SquareData(8);
         float[] straight;
         using (var model = NewModel())
-        using (var trainer = new SegTrainer(model, Options(6), Path.Combine(dir, "a"), pretrained: false))
         {
-            Assert.Equal(6, trainer.Train(data).Steps);
+            Assert.Equal(6, Train(model, Options(6), Path.Combine(dir, "a"), data).Steps);
             straight = Weights(model);
         }
         using (var model = NewModel())
-        using (var trainer = new SegTrainer(model, Options(3), Path.Combine(dir, "b"), pretrained: false))
-            Assert.Equal(3, trainer.Train(data).Steps);
+            Assert.Equal(3, Train(model, Options(3), Path.Combine(dir, "b"), data).Steps);
         float[] resumed;
         using (var model = NewModel())
-        using (var trainer = new SegTrainer(model, Options(3), Path.Combine(dir, "b"), pretrained: false))
         {
-            Assert.Equal(6, trainer.Train(data).Steps);
+            Assert.Equal(6, Train(model, Options(3), Path.Combine(dir, "b"), data).Steps);
             resumed = Weights(model);
         }
         Assert.Equal(straight, resumed);
@@ -125,10 +132,9 @@ public class SegTrainerTests : IDisposable
     public void NonFiniteLossStopsWithStepAndLastCheckpoint()
     {
         using var model = NewModel();
-        using var trainer = new SegTrainer(model, Options(0) with { CheckpointEvery = 1 }, Path.Combine(dir, "nan"), pretrained: false);
         int calls = 0;
         var data = new SquareData(8, v => ++calls > 4 ? float.NaN : v);   // batch 2: step 2's first sample is poisoned
-        var e = Assert.Throws<TrainingDivergedException>(() => trainer.Train(data));
+        var e = Assert.Throws<TrainingDivergedException>(() => Train(model, Options(0) with { CheckpointEvery = 1 }, Path.Combine(dir, "nan"), data));
         Assert.Equal(2, e.Step);
         Assert.EndsWith("step-000002", e.LastCheckpoint);
         Assert.Contains("step 2", e.Message);
@@ -145,7 +151,7 @@ public class SegTrainerTests : IDisposable
             File.Copy(Path.Combine(synth.Root, VocLayout.SegmentationMasks, id + ".png"), Path.Combine(labels, id + ".png"));
         var train = VocDataset.Open(synth.Root, "train");
         var missing = Path.Combine(labels, synth.TrainIds[2] + ".png");
-        var e = Assert.Throws<BadInputException>(() => new SegTrainingSet(train, labels, AugmentOptions.None, 21, cacheImages: false));
+        var e = Assert.Throws<BadInputException>(() => new SegSampleSet(train, labels, AugmentOptions.None, 21, cacheImages: false));
         Assert.Equal(missing, e.Subject);
         Assert.Contains($"missing pseudo label for id '{synth.TrainIds[2]}'", e.Message);
     }
@@ -163,9 +169,9 @@ public class SegTrainerTests : IDisposable
             ImageCodec.WriteLabelPng(Path.Combine(labels, id + ".png"),
                 new LabelMask(w, h, Enumerable.Range(0, w * h).Select(i => (byte)(i % w < w / 2 ? 5 : 9)).ToArray()));
         }
-        var set = new SegTrainingSet(VocDataset.Open(synth.Root, "train"), labels,
-            AugmentOptions.None with { FlipProbability = 1 }, 21, cacheImages: true);
-        var (image, lab) = set.Sample(0, 40, new Random(1));   // flipped, placed in a 40-px crop with ignore padding
+        var set = new SegSampleSet(VocDataset.Open(synth.Root, "train"), labels,
+            AugmentOptions.None with { FlipProbability = 1, CropSize = 40 }, 21, cacheImages: true);
+        var (image, lab) = set.Sample(0, new Random(1));   // flipped, placed in a 40-px crop with ignore padding
         Assert.Equal(3 * 40 * 40, image.Length);
         Assert.Equal(new byte[] { 5, 9, 255 }, lab.Distinct().Order().ToArray());
         // Flipped: within a row, class 9 comes before class 5.

@@ -1,26 +1,15 @@
 using System.Collections.Concurrent;
 using EcsNet.Data;
 
-namespace EcsNet.Core.Training;
-
-/// <summary>Training images for the segmentation network: augmented crops and their per-pixel labels.</summary>
-public interface ISegTrainingData
-{
-    int Count { get; }
-
-    string IdAt(int index);
-
-    /// <summary>An augmented, normalised crop (CHW, 3·crop·crop floats) and its crop·crop labels (0..K−1 or 255).</summary>
-    (float[] Image, byte[] Labels) Sample(int index, int crop, Random rng);
-}
+namespace EcsNet.Labels.Samples;
 
 /// <summary>
 /// A split's images with pseudo labels from a folder of label PNGs named <c>&lt;id&gt;.png</c> (the random walk's
-/// or the CAM stage's output). The pseudo labels take the place of the masks: the split's ground-truth masks are
-/// never opened (SPEC §0). Image and label move together through the augmentation (nearest for labels,
-/// ignore where the crop pads).
+/// or the CAM stage's output), as segmentation training data. The pseudo labels take the place of the masks:
+/// the split's ground-truth masks are never opened (docs/METHOD.md §0). Image and label move together through
+/// the augmentation (nearest for labels, ignore where the crop pads). Target: crop·crop labels (class or 255).
 /// </summary>
-public sealed class SegTrainingSet : ISegTrainingData
+public sealed class SegSampleSet : ISampleSet
 {
     private readonly VocDataset dataset;
     private readonly string labelDir;
@@ -30,9 +19,10 @@ public sealed class SegTrainingSet : ISegTrainingData
 
     /// <param name="classes">Labels must be below this or 255.</param>
     /// <param name="cacheImages">Keep decoded images and labels in memory (small sets).</param>
-    /// <exception cref="BadInputException">A pseudo label of the split is missing (named).</exception>
-    public SegTrainingSet(VocDataset dataset, string labelDir, AugmentOptions augment, int classes, bool cacheImages)
+    /// <exception cref="BadInputException">The folder or a pseudo label of the split is missing (named).</exception>
+    public SegSampleSet(VocDataset dataset, string labelDir, AugmentOptions augment, int classes, bool cacheImages)
     {
+        augment.Validate();
         if (!Directory.Exists(labelDir))
             throw new BadInputException(labelDir, "pseudo-label folder not found");
         this.dataset = dataset;
@@ -54,12 +44,11 @@ public sealed class SegTrainingSet : ISegTrainingData
 
     public string LabelPath(string id) => Path.Combine(labelDir, id + ".png");
 
-    public (float[] Image, byte[] Labels) Sample(int index, int crop, Random rng)
+    public TrainingSample Sample(int index, Random rng)
     {
         var (image, labels) = cache is null ? Load(index) : cache.GetOrAdd(index, Load);
-        var options = augment.CropSize == crop ? augment : augment with { CropSize = crop };
-        var augmented = Augmentation.Apply(image, labels, options, rng);
-        return (augmented.Chw, augmented.Mask!.Labels);
+        var augmented = Augmentation.Apply(image, labels, augment, rng);
+        return new TrainingSample(augmented.Chw, augmented.Mask!.Labels);
     }
 
     private (RgbImage, LabelMask) Load(int index)
