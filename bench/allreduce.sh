@@ -1,12 +1,31 @@
 #!/usr/bin/env bash
 # All-reduce bus bandwidth: ours (gRPC ring) side by side with torch.distributed gloo and the loopback TCP
 # ceiling, in one run, same sizes, same protocol (see docs/BENCHMARKS-allreduce.md).
-# usage: bench/allreduce.sh [OUT_DIR]   (from the repository root; needs Debian's python3-torch)
+# usage: bench/allreduce.sh [--peers PEERS_DIR] [OUT_DIR]   (from the repository root; needs Debian's python3-torch)
+# PEERS_DIR (default: $ECSNET_PEERS) holds the peer scripts loopback_tcp.py and gloo_allreduce.py, which are not
+# part of this repository; docs/BENCHMARKS.md ("Peers") describes them and how to get them.
 set -euo pipefail
+peers="${ECSNET_PEERS:-}"
+if [ "${1:-}" = "--peers" ]; then
+  [ $# -ge 2 ] || { echo "bench/allreduce.sh: --peers needs a folder" >&2; exit 2; }
+  peers=$2
+  shift 2
+fi
+if [ -z "$peers" ]; then
+  echo "bench/allreduce.sh: no peer folder: pass --peers DIR or set ECSNET_PEERS to the folder holding" \
+    "loopback_tcp.py and gloo_allreduce.py (see docs/BENCHMARKS.md, \"Peers\")" >&2
+  exit 2
+fi
+for script in loopback_tcp.py gloo_allreduce.py; do
+  if [ ! -f "$peers/$script" ]; then
+    echo "bench/allreduce.sh: the peer folder '$peers' has no $script (see docs/BENCHMARKS.md, \"Peers\")" >&2
+    exit 2
+  fi
+done
+peers=$(cd "$peers" && pwd)   # absolute: a relative folder is taken from where the script was started
 cd "$(dirname "$0")/.."
 out="${1:-out/bench-allreduce}"
 mkdir -p "$out"
-peers=../shared/peers
 sizes=1,4,16,64,256
 dotnet build src/EcsNet.Cli -c Release -v quiet -nologo > /dev/null
 ecsnet=src/EcsNet.Cli/bin/Release/net10.0/ecsnet

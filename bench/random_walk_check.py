@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Output check for `ecsnet bench random-walk` against the Python peer (../shared/peers/random_walk.py).
+"""Output check for `ecsnet bench random-walk` against the Python peer random_walk.py (PSA's random walk; not part of
+this repository: docs/BENCHMARKS.md, "Peers", describes it and how to get it).
 
   dump DIR     writes the peer's inputs (features = default_rng(0).random((448, N), float32),
                cam = default_rng(1).random((21, N), float32)) as DIR/features.npy and DIR/cam.npy, runs the
@@ -9,6 +10,9 @@
   compare DIR  max |ours - reference| / max |reference| for DIR/ours.npy (written by
                `ecsnet bench random-walk --inputs DIR --save-output DIR/ours.npy`), and how many grid nodes
                have a different argmax channel.
+
+`dump` needs the peer: --peer FILE, or by default random_walk.py in the folder named by the environment variable
+ECSNET_PEERS. `compare` does not.
 
 Run from the repository root with Debian's python: /usr/bin/python3 bench/random_walk_check.py dump out/rwcheck
 """
@@ -21,6 +25,19 @@ import tracemalloc
 import numpy as np
 
 
+def peer_path(arg):
+    """The peer script: --peer, else $ECSNET_PEERS/random_walk.py; exits with a clear message if neither exists."""
+    if arg is None:
+        folder = os.environ.get("ECSNET_PEERS")
+        if not folder:
+            raise SystemExit("random_walk_check.py: no peer: pass --peer FILE or set ECSNET_PEERS to the folder holding "
+                             "random_walk.py (see docs/BENCHMARKS.md, \"Peers\")")
+        arg = os.path.join(folder, "random_walk.py")
+    if not os.path.isfile(arg):
+        raise SystemExit(f"random_walk_check.py: peer script {arg} not found (see docs/BENCHMARKS.md, \"Peers\")")
+    return arg
+
+
 def load_peer(path):
     spec = importlib.util.spec_from_file_location("peer_random_walk", path)
     mod = importlib.util.module_from_spec(spec)
@@ -29,7 +46,7 @@ def load_peer(path):
 
 
 def dump(args):
-    peer = load_peer(args.peer)
+    peer = load_peer(peer_path(args.peer))
     os.makedirs(args.dir, exist_ok=True)
     n = args.grid * args.grid
     f = np.random.default_rng(0).random((args.channels, n), dtype=np.float32)
@@ -63,7 +80,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("mode", choices=["dump", "compare"])
     ap.add_argument("dir")
-    ap.add_argument("--peer", default="../shared/peers/random_walk.py")
+    ap.add_argument("--peer", default=None, help="the peer's random_walk.py (default: $ECSNET_PEERS/random_walk.py)")
     ap.add_argument("--grid", type=int, default=56)
     ap.add_argument("--channels", type=int, default=448)
     ap.add_argument("--radius", type=int, default=5)

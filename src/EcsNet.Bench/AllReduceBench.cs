@@ -40,8 +40,8 @@ public sealed record AllReduceBenchResult(int SizeMiB, int WorldSize, bool Corre
 }
 
 /// <summary>
-/// The all-reduce benchmark, with the protocol of the gloo peer (../shared/peers/gloo_allreduce.py) so the
-/// two can be compared: per size a correctness check (each rank contributes rank+1), warm-up iterations,
+/// The all-reduce benchmark, with the protocol of the gloo peer (gloo_allreduce.py, described in docs/BENCHMARKS.md,
+/// "Peers") so the two can be compared: per size a correctness check (each rank contributes rank+1), warm-up iterations,
 /// then iterations of barrier → time one all-reduce (SUM) → max over ranks; the median is reported.
 /// Iterations per size: max(R, min(101, R·64/size_MiB)), like the peer. The barrier is a one-float
 /// all-reduce; the per-rank times are gathered by a small all-reduce outside the timed region. An optional

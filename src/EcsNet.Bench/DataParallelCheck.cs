@@ -11,7 +11,7 @@ namespace EcsNet.Bench;
 /// The workloads of `ecsnet bench dataparallel`: (1) equivalence — a small BatchNorm-free CNN trained for a
 /// number of SGD steps on shards of one global batch must end with the weights of single-process training
 /// on the whole batch; (2) overlap — how much of the gradient all-reduce hides behind backward on the
-/// small CAM net (a plain conv trunk + 1×1 classifier + GAP, multilabel soft margin, SPEC §2).
+/// small CAM net (a plain conv trunk + 1×1 classifier + GAP, the multilabel soft-margin loss of paper Eq 4).
 /// </summary>
 public static class DataParallelCheck
 {

@@ -55,7 +55,7 @@ public sealed record StepBenchmarkResult(
 
 /// <summary>
 /// One eager CPU training step of a small CAM network, timed the way the PyTorch peer
-/// (../shared/peers/torch_cpu_step.py) times it, so the two can be compared side by side:
+/// (torch_cpu_step.py, described in docs/BENCHMARKS.md, "Peers") times it, so the two can be compared side by side:
 /// <see cref="CamNet"/> (ResNet-18 trunk + 3×3 conv 512→20 + GAP), MultiLabelSoftMarginLoss, SGD with momentum,
 /// train mode, a fixed random batch; warm-up steps, then the median of the timed steps, split into
 /// forward+loss / backward / optimizer step, and the median eval-mode forward under no_grad.

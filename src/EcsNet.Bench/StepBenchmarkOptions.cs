@@ -1,8 +1,9 @@
 namespace EcsNet.Bench;
 
 /// <summary>
-/// The training-step benchmark's workload. Every default is the peer's (../shared/peers/torch_cpu_step.py,
-/// header and argparse defaults), so `ecsnet bench step` and the peer run the same thing with no flags.
+/// The training-step benchmark's workload. Every default is the peer's (torch_cpu_step.py, its documented
+/// workload and argument defaults; docs/BENCHMARKS.md, "Peers"), so `ecsnet bench step` and the peer run the
+/// same thing with no flags.
 /// </summary>
 public sealed record StepBenchmarkOptions
 {

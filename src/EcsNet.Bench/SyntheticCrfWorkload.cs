@@ -3,7 +3,7 @@ using EcsNet.Data;
 namespace EcsNet.Bench;
 
 /// <summary>
-/// The deterministic CRF benchmark input, shaped like the peer's (crf_make_inputs.py in BASELINES): a
+/// The deterministic CRF benchmark input, shaped like the densecrf peer's input (docs/BENCHMARKS.md, "Peers"): a
 /// natural-looking RGB image (sky/ground gradients, overlapping shaded ellipses, smooth texture and a little
 /// grain) and probabilities that are a softmax of smooth random logits over max(labels, 21) channels, of which
 /// the first <c>labels</c> are kept, not renormalised (the peer's 3-label protocol).

@@ -9,7 +9,7 @@ namespace EcsNet.Cli;
 
 /// <summary>
 /// `ecsnet bench allreduce`: starts a coordinator and N local `ecsnet worker` processes and prints the
-/// median bus bandwidth per size, with the protocol of the gloo peer (../shared/peers/gloo_allreduce.py).
+/// median bus bandwidth per size, with the protocol of the gloo peer (gloo_allreduce.py; docs/BENCHMARKS.md, "Peers").
 /// The tool an operator runs to check a cluster's network, like nccl-tests.
 /// </summary>
 public static class BenchAllReduceCommand

@@ -9,8 +9,8 @@ namespace EcsNet.Cli;
 
 /// <summary>
 /// `ecsnet bench random-walk`: times the sparse-step random walk at PSA's size (56×56 grid, 448 feature channels,
-/// radius 5, β 8, t 256, 21 CAM channels), end to end from features to walked scores, the workload of
-/// ../shared/peers/random_walk.py.
+/// radius 5, β 8, t 256, 21 CAM channels), end to end from features to walked scores, the workload of the
+/// random_walk.py peer (docs/BENCHMARKS.md, "Peers"; docs/BENCHMARKS-randomwalk.md).
 /// </summary>
 public static class BenchRandomWalkCommand
 {

@@ -9,7 +9,8 @@ namespace EcsNet.Cli;
 /// <summary>
 /// `ecsnet bench step`: median wall time of one eager CPU training step of the peer's small CAM net
 /// (ResNet-18 trunk + 3×3 conv + GAP), with the forward+loss / backward / SGD split and the eval forward.
-/// Compare with `/usr/bin/python3 ../shared/peers/torch_cpu_step.py` run in the same session.
+/// Compare with the peer `/usr/bin/python3 "$ECSNET_PEERS/torch_cpu_step.py"` run in the same session
+/// (docs/BENCHMARKS.md, "Peers").
 /// </summary>
 public static class BenchStepCommand
 {

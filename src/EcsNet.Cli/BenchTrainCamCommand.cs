@@ -12,10 +12,10 @@ using Spectre.Console;
 namespace EcsNet.Cli;
 
 /// <summary>
-/// `ecsnet bench train-cam`: the data-parallel equivalence bar of issue 7 on the real trainer. On a
-/// synthetic VOC-layout set it runs `ecsnet train-cam` once in one process and once with `--workers N`
-/// (N child processes on loopback) for each N, same config, seed and global batch, and prints the max
-/// abs difference of the final weights (bar: 1e-5 in fp32).
+/// `ecsnet bench train-cam`: the data-parallel equivalence bar of docs/METHOD.md §7 (N workers end with the
+/// weights of one process) on the real trainer. On a synthetic VOC-layout set it runs `ecsnet train-cam` once
+/// in one process and once with `--workers N` (N child processes on loopback) for each N, same config, seed
+/// and global batch, and prints the max abs difference of the final weights (bar: 1e-5 in fp32).
 /// </summary>
 public static class BenchTrainCamCommand
 {

@@ -9,9 +9,9 @@ using Spectre.Console;
 namespace EcsNet.Cli;
 
 /// <summary>
-/// `ecsnet bench crf`: median time of the dense CRF on a synthetic image (the workload of the densecrf peer rows
-/// c1–c13 in ../shared/peers/BASELINES.md: 500×375, 21 labels, 10 iterations, PSA parameters). "setup" is the
-/// per-image construction of both lattices, "inference" the unary, mean field and output for one probability map;
+/// `ecsnet bench crf`: median time of the dense CRF on a synthetic image (the workload of the densecrf peer,
+/// docs/BENCHMARKS.md "Peers", baseline rows c1–c13: 500×375, 21 labels, 10 iterations, PSA parameters).
+/// "setup" is the per-image construction of both lattices, "inference" the unary, mean field and output for one probability map;
 /// "setup, smoothness kernel reused" is the setup of a later image of the same size (the pipeline's case).
 /// The *_cpu_ms figures are the process's CPU time per phase (all threads), less sensitive to a busy machine.
 /// </summary>

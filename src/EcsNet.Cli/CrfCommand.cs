@@ -8,7 +8,7 @@ using Spectre.Console;
 namespace EcsNet.Cli;
 
 /// <summary>
-/// `ecsnet crf`: dense CRF over saved CAMs (SPEC §3), one label PNG per image.
+/// `ecsnet crf`: dense CRF over saved CAMs (docs/METHOD.md §3), one label PNG per image.
 /// CAMs as <c>infer-cam</c> writes them (<see cref="CamStore"/>: float16 [K, H, W] + class list), or from other
 /// tools <c>&lt;cams&gt;/&lt;id&gt;.npy</c> float16/32/64 of shape (20, H, W), channel c−1 = VOC class c normalised to
 /// [0, 1] (only the image's classes are read). H×W is the JPEG's size.

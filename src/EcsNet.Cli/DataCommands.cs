@@ -17,8 +17,9 @@ public static class DataCommands
     }
 
     /// <summary>
-    /// The training verbs' bad-sample policy option (issue 3): `--on-bad-sample fail|skip`, default fail.
-    /// Pass its value as <see cref="VocOptions.OnBadSample"/>; report <see cref="VocDataset.Skipped"/>'s count.
+    /// The training verbs' bad-sample policy option (docs/DATA.md, "Bad input"): `--on-bad-sample fail|skip`,
+    /// default fail. Pass its value as <see cref="VocOptions.OnBadSample"/>; report
+    /// <see cref="VocDataset.Skipped"/>'s count.
     /// </summary>
     public static Option<OnBadSample> OnBadSampleOption() => new("--on-bad-sample")
     {

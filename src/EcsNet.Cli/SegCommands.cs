@@ -9,7 +9,7 @@ using Spectre.Console;
 
 namespace EcsNet.Cli;
 
-/// <summary>`ecsnet train-seg` and `ecsnet infer-seg` (issue 6, SPEC §5): DeepLab on pseudo labels.</summary>
+/// <summary>`ecsnet train-seg` and `ecsnet infer-seg` (docs/METHOD.md §5, docs/SEG.md): DeepLab on pseudo labels.</summary>
 public static class SegCommands
 {
     /// <summary>

@@ -1,9 +1,9 @@
 namespace EcsNet.Data;
 
 /// <summary>
-/// Training-time augmentation (SPEC §1, the SEAM/PSA recipe the paper follows in §4.2): random rescale of
+/// Training-time augmentation (docs/METHOD.md §1, the SEAM/PSA recipe the paper follows in §4.2): random rescale of
 /// the longest edge into [448, 768], horizontal flip with p = 0.5, colour jitter (0.3, 0.3, 0.3, 0.1),
-/// ImageNet normalisation (SPEC §0), random 448×448 crop padded with the mean (0 after normalisation) and
+/// ImageNet normalisation (docs/METHOD.md §0), random 448×448 crop padded with the mean (0 after normalisation) and
 /// ignore (255) for masks.
 /// </summary>
 public sealed record AugmentOptions
@@ -14,7 +14,7 @@ public sealed record AugmentOptions
     /// <summary>Largest longest-edge length of the random rescale, inclusive.</summary>
     public int LongEdgeMax { get; init; } = 768;
 
-    /// <summary>Side of the square random crop (SPEC §1: 448; DeepLab stage: 321); ≤ 0 keeps the whole rescaled image.</summary>
+    /// <summary>Side of the square random crop (docs/METHOD.md §1: 448; DeepLab stage, §5: 321); ≤ 0 keeps the whole rescaled image.</summary>
     public int CropSize { get; init; } = 448;
 
     /// <summary>Probability of a horizontal flip.</summary>
@@ -32,10 +32,10 @@ public sealed record AugmentOptions
     /// <summary>Hue shift drawn from [−h, h] turns of the colour wheel (h ≤ 0.5).</summary>
     public double Hue { get; init; } = 0.1;
 
-    /// <summary>Per-channel RGB mean subtracted after scaling to [0, 1] (ImageNet, SPEC §0).</summary>
+    /// <summary>Per-channel RGB mean subtracted after scaling to [0, 1] (ImageNet, docs/METHOD.md §0).</summary>
     public IReadOnlyList<float> Mean { get; init; } = ImageNetMean;
 
-    /// <summary>Per-channel RGB standard deviation divided out (ImageNet, SPEC §0).</summary>
+    /// <summary>Per-channel RGB standard deviation divided out (ImageNet, docs/METHOD.md §0).</summary>
     public IReadOnlyList<float> Std { get; init; } = ImageNetStd;
 
     /// <summary>Label written where the crop extends past the image.</summary>

@@ -1,7 +1,7 @@
 namespace EcsNet.Data;
 
 /// <summary>
-/// The training augmentation of SPEC §1 in the order SEAM applies it: rescale longest edge → flip → colour
+/// The training augmentation of docs/METHOD.md §1 in the order SEAM applies it: rescale longest edge → flip → colour
 /// jitter → normalise → random crop with padding. Every random draw comes from the caller's
 /// <see cref="Random"/>, in a fixed order, so a seeded generator gives the same sample every time.
 /// </summary>

@@ -3,7 +3,7 @@ using System.Xml.Linq;
 
 namespace EcsNet.Data;
 
-/// <summary>Image-level labels from a VOC annotation XML (SPEC §0): the classes named by its objects.</summary>
+/// <summary>Image-level labels from a VOC annotation XML (docs/METHOD.md §0): the classes named by its objects.</summary>
 public static class VocAnnotation
 {
     /// <summary>

@@ -1,6 +1,6 @@
 namespace EcsNet.Data;
 
-/// <summary>PASCAL VOC 2012 class order (SPEC §0): background is index 0, 255 is void/ignore.</summary>
+/// <summary>PASCAL VOC 2012 class order (docs/METHOD.md §0): background is index 0, 255 is void/ignore.</summary>
 public static class VocClasses
 {
     public const int Count = 21;

@@ -22,7 +22,7 @@ public sealed record SkippedSample(string Id, string File, string Problem)
 }
 
 /// <summary>
-/// A split of a PASCAL VOC 2012 tree (SPEC §0): the ids of ImageSets/Segmentation/SPLIT.txt (or SBD's
+/// A split of a PASCAL VOC 2012 tree (docs/METHOD.md §0): the ids of ImageSets/Segmentation/SPLIT.txt (or SBD's
 /// train_aug list, or any id list file), their JPEGs and their image-level labels from Annotations/*.xml.
 /// Weak training opens it with the default <see cref="MaskUse.None"/> and never reads a train mask; masks
 /// are for evaluation only.

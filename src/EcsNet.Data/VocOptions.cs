@@ -14,7 +14,7 @@ public enum OnBadSample
 public enum MaskUse
 {
     /// <summary>
-    /// Masks are never opened (default). Weak training runs with this: SPEC §0 forbids any stage before
+    /// Masks are never opened (default). Weak training runs with this: docs/METHOD.md §0 forbids any stage before
     /// evaluation to read a train-split mask, and with None <see cref="VocDataset.LoadMask(string)"/> refuses.
     /// </summary>
     None,
@@ -29,7 +29,7 @@ public enum MaskUse
 /// <summary>How <see cref="VocDataset.Open"/> reads a split.</summary>
 public sealed record VocOptions
 {
-    /// <summary>Bad-sample policy; the CLI's --on-bad-sample. Default fail (issue 3).</summary>
+    /// <summary>Bad-sample policy; the CLI's --on-bad-sample. Default fail (docs/DATA.md, "Bad input").</summary>
     public OnBadSample OnBadSample { get; init; } = OnBadSample.Fail;
 
     /// <summary>Mask access; default none, so weak training cannot read a mask by accident.</summary>

@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace EcsNet.Bench.Tests;
 
 /// <summary>
-/// The step benchmark's net must be the PyTorch peer's CamNet (../shared/peers/torch_cpu_step.py): same
+/// The step benchmark's net must be the PyTorch peer's CamNet (torch_cpu_step.py, docs/BENCHMARKS.md "Peers"): same
 /// parameter count, torchvision names, shapes and init; and the timed step must train and not leak.
 /// </summary>
 public class StepBenchmarkTests

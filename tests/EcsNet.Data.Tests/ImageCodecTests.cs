@@ -135,7 +135,7 @@ public class ImageCodecTests
         var voc = Path.Combine(RealVocSample.Root!, "VOCdevkit", "VOC2012");
         var mask = ImageCodec.ReadLabelPng(Path.Combine(voc, "SegmentationClass", "2007_000129.png"));
         var hist = mask.Labels.GroupBy(v => v).ToDictionary(g => (int)g.Key, g => g.Count());
-        // Per SOURCES.md, identical to an independent grey-level copy of this mask.
+        // The VOC ground truth's pixel counts for this mask (an independent grey-level copy of it has the same).
         Assert.Equal(new Dictionary<int, int> { [0] = 54389, [2] = 34183, [15] = 61143, [255] = 17285 }, hist);
         var image = ImageCodec.ReadRgb(Path.Combine(voc, "JPEGImages", "2007_000129.jpg"));
         Assert.Equal((334, 500), (image.Width, image.Height));

@@ -4,8 +4,10 @@ using Xunit;
 namespace EcsNet.Testing;
 
 /// <summary>
-/// Finds ../shared/data/voc2012-real-sample (5 real VOC 2012 photos with ground-truth masks) by walking up
-/// from the test binaries. Tests that need it skip with a message when it is absent.
+/// Finds the optional real-data sample shared/data/voc2012-real-sample (5 real VOC 2012 photos with ground-truth
+/// masks; not part of the repository) in the nearest folder above the test binaries that has one, normally the
+/// folder holding the checkout; docs/DATA.md says what it contains and how to make one. Tests that need it skip
+/// with a message when it is absent.
 /// </summary>
 public static class RealVocSample
 {
@@ -15,7 +17,7 @@ public static class RealVocSample
 
     public static string SkipReason => $"{Relative} not found above {AppContext.BaseDirectory}; real-data tests skipped";
 
-    /// <summary>Classes present in each ground-truth mask, from the sample's SOURCES.md table.</summary>
+    /// <summary>Classes present in each ground-truth mask (the table in docs/DATA.md).</summary>
     public static readonly IReadOnlyDictionary<string, int[]> MaskClasses = new Dictionary<string, int[]>
     {
         ["2007_000123"] = new[] { 19 },

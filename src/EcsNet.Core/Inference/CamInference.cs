@@ -6,7 +6,7 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace EcsNet.Core.Inference;
 
-/// <summary>Multi-scale + flip CAM inference (SPEC §2; PSA/IRN/SEAM all use scales 1, 0.5, 1.5, 2 and flip).</summary>
+/// <summary>Multi-scale + flip CAM inference (docs/METHOD.md §2; PSA/IRN/SEAM all use scales 1, 0.5, 1.5, 2 and flip).</summary>
 public sealed record CamInferenceOptions
 {
     public IReadOnlyList<double> Scales { get; init; } = new[] { 1.0, 0.5, 1.5, 2.0 };

@@ -13,11 +13,11 @@ namespace EcsNet.Core.Inference;
 public sealed record SegInferenceReport(int Images, double Seconds, string LabelDir, bool Crf);
 
 /// <summary>
-/// Inference of the segmentation network (SPEC §5): softmax probabilities at image size averaged over scales
+/// Inference of the segmentation network (docs/METHOD.md §5): softmax probabilities at image size averaged over scales
 /// (and the mirrored image), optionally refined by a dense CRF, argmax → a label PNG per image.
 /// <para>
 /// The CRF is a delegate <c>crf(image, probabilities, K) → refined probabilities</c>, both [K·H·W] row-major per
-/// class (the dense CRF of SPEC §3, <c>DenseCrf</c>, fits it); null (the default) means no CRF.
+/// class (the dense CRF of docs/METHOD.md §3, <c>DenseCrf</c>, fits it); null (the default) means no CRF.
 /// </para>
 /// </summary>
 public static class SegInference

@@ -6,7 +6,7 @@ using static TorchSharp.torch.nn;
 
 namespace EcsNet.Core.Nets;
 
-/// <summary>Options of AffinityNet training (SPEC §4); defaults are PSA's train_aff.py for ResNet-38.</summary>
+/// <summary>Options of AffinityNet training (docs/METHOD.md §4); defaults are PSA's train_aff.py for ResNet-38.</summary>
 public sealed record AffinityNetOptions
 {
     /// <summary>Channels each of the last three trunk stages is reduced to by a 1×1 conv (PSA resnet38_aff.py
@@ -26,7 +26,7 @@ public sealed record AffinityNetOptions
     public int Epochs { get; init; } = 8;
 
     /// <summary>Base learning rate (PSA train_aff.py <c>--lr 0.1</c>; its README runs 0.07 with crop 256 for
-    /// VGG16 — SPEC §4 takes 0.1).</summary>
+    /// VGG16 — the project takes 0.1, docs/METHOD.md §4).</summary>
     public double LearningRate { get; init; } = 0.1;
 
     /// <summary>Poly decay lr·(1 − step/max_step)^power (PSA PolyOptimizer, power 0.9).</summary>
@@ -37,7 +37,7 @@ public sealed record AffinityNetOptions
 
     /// <summary>
     /// SGD momentum. PSA's PolyOptimizer passes weight decay as SGD's third positional argument, which is momentum
-    /// (SPEC §1 "fidelity trap"), so the published runs used momentum 5e-4, i.e. effectively none; that is the
+    /// (docs/METHOD.md §1, "momentum trap"), so the published runs used momentum 5e-4, i.e. effectively none; that is the
     /// default here (the reference preset). Set 0.9 for plain SGD with momentum.
     /// </summary>
     public double Momentum { get; init; } = 5e-4;
@@ -100,10 +100,10 @@ public sealed record AffinityLoss(Tensor Total, Tensor Background, Tensor Foregr
     Tensor BackgroundCount, Tensor ForegroundCount, Tensor NegativeCount);
 
 /// <summary>
-/// AffinityNet (PSA, Ahn &amp; Kwak CVPR 2018; SPEC §4): the trunk's last three stages, each reduced by a 1×1 conv
+/// AffinityNet (PSA, Ahn &amp; Kwak CVPR 2018; docs/METHOD.md §4): the trunk's last three stages, each reduced by a 1×1 conv
 /// (no bias, ELU) to 64/128/256 channels, concatenated to 448 and mixed by one more 1×1 conv (no bias, ELU) —
 /// PSA network/resnet38_aff.py f8_3, f8_4, f8_5, f9; no normalisation layers in the head. The semantic affinity of
-/// two grid pixels is a_ij = exp(−‖f_i − f_j‖₁ / C) (paper Eq. 3, PSA: mean over channels of |f_i − f_j|).
+/// two grid pixels is a_ij = exp(−‖f_i − f_j‖₁ / C) (PSA paper Eq. 3; PSA's code: mean over channels of |f_i − f_j|).
 /// </summary>
 public sealed class AffinityNet : Module<Tensor, Tensor>
 {

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 
 namespace EcsNet.Core.Nets;
 
-/// <summary>Which trunk a network uses (SPEC §1): the paper's ResNet-38, VGG16, or a small CPU trunk.</summary>
+/// <summary>Which trunk a network uses (docs/METHOD.md §1): the paper's ResNet-38, VGG16, or a small CPU trunk.</summary>
 public enum BackboneKind
 {
     Small,
@@ -11,7 +11,7 @@ public enum BackboneKind
     Vgg16,
 }
 
-/// <summary>Feature maps a trunk returns: the final map plus the last three stages (AffinityNet, SPEC §4).</summary>
+/// <summary>Feature maps a trunk returns: the final map plus the last three stages (AffinityNet, docs/METHOD.md §4).</summary>
 public sealed record BackboneFeatures(Tensor Final, IReadOnlyList<Tensor> Stages);
 
 /// <summary>

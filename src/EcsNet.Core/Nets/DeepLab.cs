@@ -7,7 +7,7 @@ using F = TorchSharp.torch.nn.functional;
 namespace EcsNet.Core.Nets;
 
 /// <summary>
-/// The segmentation network of SPEC §5: a stride-8 trunk and a dilated head giving per-pixel class scores.
+/// The segmentation network of docs/METHOD.md §5: a stride-8 trunk and a dilated head giving per-pixel class scores.
 /// <list type="bullet">
 /// <item>VGG16 → DeepLab-v1 LargeFOV (Chen et al., ICLR 2015; its <c>train.prototxt</c>): pool5a (3×3 average,
 /// stride 1), fc6 = 3×3 conv dilation 12 → 1024, ReLU, dropout 0.5, fc7 = 1×1 → 1024, ReLU, dropout 0.5,

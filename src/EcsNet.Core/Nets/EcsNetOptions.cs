@@ -7,7 +7,7 @@ public enum CamMethod
     Ecs,
 }
 
-/// <summary>Refine module E (paper §3.2 "spatial attention"; the paper leaves its form open, SPEC §1).</summary>
+/// <summary>Refine module E (paper §3.2 "spatial attention"; the paper leaves its form open, docs/METHOD.md §1).</summary>
 public enum RefineKind
 {
     /// <summary>SEAM's pixel correlation module: the CAM re-projected through feature affinities.</summary>
@@ -51,7 +51,7 @@ public enum InferenceMap
 }
 
 /// <summary>
-/// Every knob of the CAM network (SPEC §1), defaults from the paper (§3, §4.2, Tables 1–4). Each switch of
+/// Every knob of the CAM network (docs/METHOD.md §1), defaults from the paper (§3, §4.2, Tables 1–4). Each switch of
 /// the paper's ablation rows is here: <see cref="Method"/> (CAM baseline), <see cref="UseCe"/> (erasing
 /// without CE), <see cref="Beta"/>, <see cref="Overlay"/>, <see cref="Labels"/>, <see cref="Theta"/>.
 /// </summary>

@@ -81,7 +81,7 @@ public sealed class ResNet38 : Backbone
     public override int OutChannels => 4096;
     public override IReadOnlyList<int> StageChannels => ReferenceStageChannels;
 
-    /// <summary>SEAM/PSA-AffinityNet freeze the stem and the first residual stage (SPEC §1).</summary>
+    /// <summary>SEAM/PSA-AffinityNet freeze the stem and the first residual stage (docs/METHOD.md §1).</summary>
     public override IReadOnlyList<string> FrozenPrefixes { get; } = new[] { "conv1a.", "b2.", "b2_1.", "b2_2." };
 
     /// <summary>

@@ -2,7 +2,7 @@ using EcsNet.Data;
 
 namespace EcsNet.Labels.Cams;
 
-/// <summary>CAM → pseudo-label map with a constant background score (SPEC §2: PSA 0.2, IRN 0.15, SEAM 0.26).</summary>
+/// <summary>CAM → pseudo-label map with a constant background score (docs/METHOD.md §2: PSA 0.2, IRN 0.15, SEAM 0.26).</summary>
 public static class PseudoLabels
 {
     public static LabelMask FromCams(CamMaps cams, double backgroundThreshold)

@@ -4,7 +4,7 @@ using EcsNet.Labels.Cams;
 namespace EcsNet.Labels.Crf;
 
 /// <summary>
-/// Background score for a CAM stack (SPEC §2): a constant (what pseudo labels use), or PSA's
+/// Background score for a CAM stack (docs/METHOD.md §2): a constant (what pseudo labels use), or PSA's
 /// (1 − max_c cam_c)^α (α 4 "la" keeps more background, α 32 "ha" less).
 /// </summary>
 public sealed record CamBackground(bool IsPower, double Value)

@@ -8,7 +8,7 @@ using EcsNet.Data;
 namespace EcsNet.Labels.Crf;
 
 /// <summary>
-/// Hyperparameters of the dense CRF (SPEC §3). Defaults are PSA's <c>crf_inference</c>
+/// Hyperparameters of the dense CRF (docs/METHOD.md §3). Defaults are PSA's <c>crf_inference</c>
 /// (jiwoon-ahn/psa tool/imutils.py, scale_factor 1): pydensecrf's <c>unary_from_softmax</c> (clip 1e-5),
 /// <c>addPairwiseGaussian(sxy=3, compat=3)</c>, <c>addPairwiseBilateral(sxy=80, srgb=13, compat=10)</c>, each with
 /// densecrf's defaults DIAG_KERNEL and NORMALIZE_SYMMETRIC and a Potts compatibility, then <c>inference(10)</c>.
@@ -73,7 +73,7 @@ public sealed record DenseCrfOptions
 public sealed record DenseCrfInput(RgbImage Image, float[] Probabilities, int Labels);
 
 /// <summary>
-/// Fully connected CRF with Gaussian edge potentials (Krähenbühl &amp; Koltun 2011, SPEC §3), managed and
+/// Fully connected CRF with Gaussian edge potentials (Krähenbühl &amp; Koltun 2011; docs/METHOD.md §3), managed and
 /// vectorised. The energy is E(x) = Σ_i −log p_i(x_i) + Σ_{i&lt;j} μ(x_i, x_j) Σ_k w_k k_k(f_i, f_j) with a Potts μ,
 /// a smoothness kernel on positions and an appearance kernel on positions and RGB. Mean-field inference:
 /// Q ← softmax(log p + Σ_k w_k · n_k ⊙ K_k(n_k ⊙ Q)), where K_k is the kernel's permutohedral-lattice filter

@@ -4,7 +4,7 @@ using EcsNet.Labels.Cams;
 namespace EcsNet.Labels.Evaluation;
 
 /// <summary>
-/// Scores saved CAMs against ground-truth masks at several background thresholds (SPEC §2: sweep it on train
+/// Scores saved CAMs against ground-truth masks at several background thresholds (docs/METHOD.md §2: sweep it on train
 /// and report the best with its value, as papers do). Masks are read here only, for evaluation.
 /// </summary>
 public static class CamEvaluation

@@ -3,7 +3,7 @@ using EcsNet.Data;
 
 namespace EcsNet.Labels.Evaluation;
 
-/// <summary>Evaluation of label maps (SPEC §6): confusion matrix, per-class IoU, mIoU, in the paper's Table 7 layout.</summary>
+/// <summary>Evaluation of label maps (docs/METHOD.md §6): confusion matrix, per-class IoU, mIoU, in the paper's Table 7 layout.</summary>
 public static class Metrics
 {
     /// <summary>

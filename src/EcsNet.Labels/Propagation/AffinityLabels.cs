@@ -2,7 +2,7 @@ using EcsNet.Data;
 
 namespace EcsNet.Labels.Propagation;
 
-/// <summary>Options of the affinity-label stage (SPEC §2, §3); defaults are PSA's.</summary>
+/// <summary>Options of the affinity-label stage (docs/METHOD.md §2, §3); defaults are PSA's.</summary>
 public sealed record AffinityLabelOptions
 {
     /// <summary>α of the "la" map, bg = (1 − max_c cam_c)^α: low α gives a large background score, so more
@@ -74,7 +74,7 @@ public sealed record AffinityScoreMaps(int Width, int Height, IReadOnlyList<int>
 }
 
 /// <summary>
-/// Affinity labels (SPEC §2, PSA infer_cls.py + voc12/data.py): from the CAMs build two background-augmented
+/// Affinity labels (docs/METHOD.md §2, PSA infer_cls.py + voc12/data.py): from the CAMs build two background-augmented
 /// score stacks, bg = (1 − max_c cam_c)^α with α_low (la, more background) and α_high (ha, less background),
 /// refine each with the dense CRF, pool them to the stride-8 grid, and label each grid cell:
 /// <list type="bullet">
@@ -87,7 +87,7 @@ public sealed record AffinityScoreMaps(int Width, int Height, IReadOnlyList<int>
 /// </summary>
 public static class AffinityLabels
 {
-    /// <summary>A CRF that returns its input: stands in for the dense CRF (SPEC §3) in tests and when the CRF is
+    /// <summary>A CRF that returns its input: stands in for the dense CRF (docs/METHOD.md §3) in tests and when the CRF is
     /// switched off. The argmax of the un-refined scores then decides.</summary>
     public static readonly Func<RgbImage, float[], int, float[]> IdentityCrf = (_, probs, _) => probs;
 

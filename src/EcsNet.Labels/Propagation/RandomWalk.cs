@@ -5,7 +5,7 @@ using EcsNet.Data;
 
 namespace EcsNet.Labels.Propagation;
 
-/// <summary>Options of the random-walk stage (SPEC §4); defaults are PSA infer_aff.py's.</summary>
+/// <summary>Options of the random-walk stage (docs/METHOD.md §4); defaults are PSA infer_aff.py's.</summary>
 public sealed record RandomWalkOptions
 {
     /// <summary>Affinities are raised to β before normalising, sharpening them (PSA <c>--beta 8</c>).</summary>

@@ -64,7 +64,8 @@ public class AffinityPairsTests
     [Fact]
     public void PsaSizeHasTheBaselineCounts()
     {
-        // ../shared/peers/BASELINES.md: 56x56, radius 5 → 34 offsets × 2496 from-nodes = 84 864 pairs.
+        // PSA's get_indices_of_pairs at the random-walk benchmark's size (docs/BENCHMARKS-randomwalk.md):
+        // 56x56, radius 5 → 34 offsets × 2496 from-nodes = 84 864 pairs.
         var pairs = AffinityPairs.Create(5, 56, 56);
         Assert.Equal(2496, pairs.FromCount);
         Assert.Equal(84864, pairs.PairCount);
