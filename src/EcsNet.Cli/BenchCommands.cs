@@ -14,6 +14,7 @@ public static class BenchCommands
         bench.Subcommands.Add(BenchAllReduceCommand.Build(io));
         bench.Subcommands.Add(BenchDataParallelCommand.Build(io));
         bench.Subcommands.Add(BenchTrainCamCommand.Build(io));
+        bench.Subcommands.Add(BenchDeviceCommand.Build(io));
         return bench;
     }
 }

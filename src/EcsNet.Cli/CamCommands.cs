@@ -1,5 +1,6 @@
 using System.CommandLine;
 using EcsNet.Core.Nets;
+using EcsNet.Core.Runtime;
 using EcsNet.Core.Stages;
 using EcsNet.Core.Training;
 using EcsNet.Data;
@@ -36,12 +37,13 @@ public static class CamCommands
         var batch = new Option<int?>("--batch") { Description = "Global batch (paper: 8)." };
         var seed = new Option<int?>("--seed") { Description = "Seed of every random choice." };
         var threads = new Option<int?>("--threads") { Description = "LibTorch intra-op threads." };
+        var device = new Option<string>("--device") { Description = "Where to train: cpu, cuda or cuda:N (the CUDA build).", DefaultValueFactory = _ => "cpu" };
         var onBad = new Option<OnBadSample>("--on-bad-sample") { Description = "fail (default) or skip bad training files, with a count.", DefaultValueFactory = _ => OnBadSample.Fail };
         var output = new Option<string>("--out") { Description = "Run folder: checkpoints, logs, TensorBoard events, experiment.json.", Required = true };
         var cmd = new Command("train-cam", "Train the CAM network (ECS-Net or the CAM baseline) on image-level labels; resumes from the run's last checkpoint. " +
                                            "Data-parallel: --workers N on one machine, or --coordinator URL --world N on each rank.")
         {
-            voc, split, method, backbone, weights, epochs, crop, batch, seed, threads, onBad, output, ConfigOption, SetOption,
+            voc, split, method, backbone, weights, epochs, crop, batch, seed, threads, device, onBad, output, ConfigOption, SetOption,
         };
         var cluster = new TrainCamCluster.Options();
         cluster.AddTo(cmd);
@@ -71,9 +73,10 @@ public static class CamCommands
                 return await TrainCamCluster.RunLocalAsync(io, parse, cluster, config, parse.GetValue(output)!, ct);
             if (mode == TrainCamCluster.RunMode.Rank)
                 return await TrainCamCluster.RunRankAsync(io, parse, cluster, config, dataset, parse.GetValue(output)!, ct);
+            var placement = new TrainingPlacement { Device = Devices.Resolve(parse.GetValue(device)!) };
             var result = await Progress.Run(io, "train-cam", (report, ct2) =>
                 CamStage.Train(config, dataset, parse.GetValue(output)!, new TrainingCallbacks(OnStep: r =>
-                    report(r.Step, r.MaxSteps, TrainCamCluster.StepText(r))), ct2), ct);
+                    report(r.Step, r.MaxSteps, TrainCamCluster.StepText(r))), ct2, placement), ct);
             io.Console.MarkupLine($"trained {result.Steps}/{result.MaxSteps} steps; checkpoint [bold]{Markup.Escape(result.Checkpoint ?? "")}[/]");
             return EcsNetCli.ExitOk;
         }));

@@ -1,6 +1,8 @@
 using System.CommandLine;
 using EcsNet.Core.Nets;
+using EcsNet.Core.Runtime;
 using EcsNet.Core.Stages;
+using EcsNet.Core.Training;
 using EcsNet.Data;
 using Spectre.Console;
 
@@ -9,16 +11,6 @@ namespace EcsNet.Cli;
 /// <summary>`ecsnet pipeline` (every stage, resumable) and `ecsnet demo` (synthetic data + pipeline).</summary>
 public static class PipelineCommands
 {
-    /// <summary>The stages in order.</summary>
-    public static Pipeline Create() => new(new IPipelineStage[]
-    {
-        new CamStage(),
-        new CrfStage(),
-        new AffinityStage(),
-        new RandomWalkStage(),
-        new SegStage(),
-    });
-
     public static IEnumerable<Command> Build(CliIo io)
     {
         yield return PipelineCommand(io);
@@ -31,6 +23,7 @@ public static class PipelineCommands
     private static readonly Option<string?> Force = new("--force") { Description = "Comma-separated stages to recompute even if their outputs are up to date." };
     private static readonly Option<BackboneKind?> Backbone = new("--backbone") { Description = "small, resnet38 or vgg16." };
     private static readonly Option<string?> Weights = new("--weights") { Description = "ImageNet weights file for the trunk." };
+    private static readonly Option<string> Device = new("--device") { Description = "Where the training stages train: cpu, cuda or cuda:N (the CUDA build).", DefaultValueFactory = _ => "cpu" };
 
     private static Command PipelineCommand(CliIo io)
     {
@@ -38,7 +31,7 @@ public static class PipelineCommands
         var output = new Option<string>("--out") { Description = "Run folder: one sub-folder per stage with a manifest.", Required = true };
         var cmd = new Command("pipeline", "Run the whole method stage by stage (CAM → CRF → AffinityNet → random walk → DeepLab); finished stages are reused.")
         {
-            voc, output, Train, Val, Stages, Force, Backbone, Weights, CamCommands.ConfigOption, CamCommands.SetOption,
+            voc, output, Train, Val, Stages, Force, Backbone, Weights, Device, CamCommands.ConfigOption, CamCommands.SetOption,
         };
         cmd.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
         {
@@ -57,7 +50,7 @@ public static class PipelineCommands
         var seed = new Option<int>("--seed") { Description = "Seed of the synthetic set.", DefaultValueFactory = _ => 1 };
         var cmd = new Command("demo", "The embedded default: generate a synthetic VOC-layout set and run the whole pipeline on it with the small CPU trunk.")
         {
-            output, images, val, seed, Train, Val, Stages, Force, CamCommands.ConfigOption, CamCommands.SetOption,
+            output, images, val, seed, Train, Val, Stages, Force, Device, CamCommands.ConfigOption, CamCommands.SetOption,
         };
         cmd.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
         {
@@ -89,11 +82,14 @@ public static class PipelineCommands
 
     private static async Task RunPipeline(CliIo io, ParseResult parse, ExperimentConfig config, string voc, string runDir, CancellationToken ct)
     {
-        var pipeline = Create();
+        var pipeline = PipelineStages.Default();
         static string[] List(string? s) => (s ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var only = List(parse.GetValue(Stages));
         var force = List(parse.GetValue(Force));
-        var context = new PipelineContext(config, voc, parse.GetValue(Train)!, parse.GetValue(Val)!, runDir);
+        var context = new PipelineContext(config, voc, parse.GetValue(Train)!, parse.GetValue(Val)!, runDir)
+        {
+            Training = new TrainingPlacement { Device = Devices.Resolve(parse.GetValue(Device)!) },
+        };
         var outcomes = await Progress.Run(io, "pipeline", (report, ct2) =>
             pipeline.Run(context with { Progress = (stage, done, total, text) => report(done, total, $"{stage} {text}") },
                 only, force, o => io.Out.WriteLine($"stage {o.Stage}: {o.Note} ({o.Manifest.Seconds:F0} s)"), ct2), ct);
