@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using EcsNet.Data;
+using EcsNet.Labels.Jobs;
 
 namespace EcsNet.Core.Stages;
 
@@ -11,6 +12,16 @@ public sealed record PipelineContext(ExperimentConfig Config, string VocRoot, st
 
     /// <summary>Reports (stage, done, total, text) while a stage works.</summary>
     public Action<string, int, int, string>? Progress { get; init; }
+
+    /// <summary>
+    /// Runs the per-image jobs of the crf, aff (la/ha maps) and rw stages: in this process by default, or on a
+    /// cluster's preprocess nodes (EcsNet.Cluster's sharded runner). Both write the same files.
+    /// </summary>
+    public IImageJobRunner Jobs { get; init; } = LocalImageJobRunner.Default;
+
+    /// <summary>Runs jobs through <see cref="Jobs"/> from a stage's (synchronous) body, reporting progress under <paramref name="stage"/>.</summary>
+    public IReadOnlyList<ImageJobResult> RunJobs(string stage, IReadOnlyList<IImageJob> jobs, CancellationToken ct) =>
+        Jobs.RunAsync(jobs, (done, total, _) => Progress?.Invoke(stage, done, total, ""), ct).GetAwaiter().GetResult();
 }
 
 /// <summary>What a stage measured (mIoU where a mask is available, image counts, times).</summary>
