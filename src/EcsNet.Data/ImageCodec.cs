@@ -242,13 +242,8 @@ public static class ImageCodec
         }
     }
 
-    private static void WriteFile(string path, byte[] bytes)
-    {
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (!string.IsNullOrEmpty(dir))
-            Directory.CreateDirectory(dir);
-        File.WriteAllBytes(path, bytes);
-    }
+    // Atomic, so that a reader (or a second writer of the same job) never sees half a file.
+    private static void WriteFile(string path, byte[] bytes) => AtomicFile.WriteAllBytes(path, bytes);
 
     private static void CheckShape(int width, int height, int length, int channels)
     {

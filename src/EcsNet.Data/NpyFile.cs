@@ -117,7 +117,21 @@ public static partial class NpyFile
     public static void Write(string path, ReadOnlySpan<byte> data, params int[] shape) =>
         WriteRaw(path, "|u1", data, data.Length, shape);
 
+    /// <summary>Writes a float32 array of the given shape to a stream (an <see cref="AtomicFile"/>, an .npz entry).</summary>
+    public static void Write(Stream stream, ReadOnlySpan<float> data, params int[] shape) =>
+        WriteRaw(stream, "<f4", MemoryMarshal.AsBytes(data), data.Length, shape);
+
+    /// <summary>Writes a uint8 array of the given shape to a stream.</summary>
+    public static void Write(Stream stream, ReadOnlySpan<byte> data, params int[] shape) =>
+        WriteRaw(stream, "|u1", data, data.Length, shape);
+
     private static void WriteRaw(string path, string descr, ReadOnlySpan<byte> payload, long count, int[] shape)
+    {
+        using var stream = File.Create(path);
+        WriteRaw(stream, descr, payload, count, shape);
+    }
+
+    private static void WriteRaw(Stream stream, string descr, ReadOnlySpan<byte> payload, long count, int[] shape)
     {
         if (shape.Aggregate(1L, (a, b) => a * b) != count)
             throw new ArgumentException($"shape ({string.Join(", ", shape)}) does not hold {count} values", nameof(shape));
@@ -125,7 +139,6 @@ public static partial class NpyFile
         string header = $"{{'descr': '{descr}', 'fortran_order': False, 'shape': ({dims}), }}";
         int total = 10 + header.Length + 1;
         header += new string(' ', (64 - total % 64) % 64) + "\n";
-        using var stream = File.Create(path);
         stream.Write(Magic);
         stream.Write(new byte[] { 1, 0 });
         Span<byte> len = stackalloc byte[2];

@@ -4,6 +4,7 @@ using EcsNet.Core.Weights;
 using EcsNet.Data;
 using EcsNet.Labels.Cams;
 using EcsNet.Labels.Crf;
+using EcsNet.Labels.Jobs;
 using EcsNet.Labels.Propagation;
 using EcsNet.Labels.Samples;
 using TorchSharp;
@@ -19,6 +20,9 @@ namespace EcsNet.Core.Stages;
 public sealed class AffinityStage : IPipelineStage
 {
     public const string StageName = "aff";
+
+    /// <summary>Where step 1's jobs write the la/ha maps files (removed once training has them in memory).</summary>
+    public const string MapsFolder = "maps";
 
     public string Name => StageName;
     public string Title => "AffinityNet training (la/ha CRF labels)";
@@ -45,17 +49,24 @@ public sealed class AffinityStage : IPipelineStage
         var camDir = Path.Combine(context.StageDir(CamStage.StageName), "labels", "cams");
         var train = VocDataset.Open(context.VocRoot, context.TrainSplit, new VocOptions { VerifyImages = false });
 
-        // 1. la/ha maps (two CRFs per image), images in parallel.
+        // 1. la/ha maps (two CRFs per image): one job per image through the context's runner, each writing a
+        //    float32 maps file that is read back here, so training sees the same numbers wherever a job ran.
+        //    The files are deleted once read: the maps live in memory for training, as before.
+        var mapsDir = Path.Combine(dir, MapsFolder);
+        var crf = config.Crf with { MaxDegreeOfParallelism = 1 };
+        var jobs = train.Samples.Select(sample => (IImageJob)new AffinityMapsJob(sample.Id, Path.GetFullPath(sample.ImagePath),
+            Path.GetFullPath(camDir), Path.GetFullPath(Path.Combine(mapsDir, sample.Id + AffinityMapsFile.Extension)),
+            config.AffinityLabels, crf)).ToList();
+        context.RunJobs("aff: la/ha CRF", jobs, ct);
         var images = new RgbImage[train.Count];
         var maps = new AffinityScoreMaps[train.Count];
-        int done = 0;
         Parallel.For(0, train.Count, new ParallelOptions { CancellationToken = ct }, i =>
         {
-            var sample = train.Samples[i];
-            images[i] = ImageCodec.ReadRgb(sample.ImagePath);
-            maps[i] = ScoreMaps(images[i], CamStore.Read(camDir, sample.Id), config);
-            context.Progress?.Invoke("aff: la/ha CRF", Interlocked.Increment(ref done), train.Count, "");
+            images[i] = ImageCodec.ReadRgb(train.Samples[i].ImagePath);
+            maps[i] = AffinityMapsFile.Read(jobs[i].OutputPath);
         });
+        if (Directory.Exists(mapsDir))
+            Directory.Delete(mapsDir, recursive: true);
         WriteLabelOverlays(Path.Combine(dir, "overlays"), train, images, maps, config);
 
         // 2. AffinityNet training on joint random crops of image and maps.

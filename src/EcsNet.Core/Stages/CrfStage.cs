@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using EcsNet.Data;
 using EcsNet.Labels.Cams;
-using EcsNet.Labels.Crf;
 using EcsNet.Labels.Evaluation;
+using EcsNet.Labels.Jobs;
 
 namespace EcsNet.Core.Stages;
 
@@ -24,17 +24,14 @@ public sealed class CrfStage : IPipelineStage
         var outDir = Path.Combine(context.StageDir(Name), "labels");
         Directory.CreateDirectory(outDir);
         var train = VocDataset.Open(context.VocRoot, context.TrainSplit, new VocOptions { VerifyImages = false });
-        var background = CamBackground.Constant(context.Config.BackgroundThreshold);
-        var options = context.Config.Crf;
-        int done = 0;
-        // Images in parallel, each CRF single-threaded: the images are independent and small.
-        Parallel.ForEach(train.Samples, new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = Environment.ProcessorCount }, sample =>
-        {
-            var image = ImageCodec.ReadRgb(sample.ImagePath);
-            var labels = CamCrf.Refine(image, CamStore.Read(camDir, sample.Id), background, options with { MaxDegreeOfParallelism = 1 });
-            ImageCodec.WriteLabelPng(Path.Combine(outDir, sample.Id + ".png"), labels);
-            context.Progress?.Invoke("crf", Interlocked.Increment(ref done), train.Count, "");
-        });
+        // One job per image, each CRF single-threaded: the images are independent and small, so the runner
+        // spreads images (over cores, or over a cluster's nodes) instead.
+        var crf = context.Config.Crf with { MaxDegreeOfParallelism = 1 };
+        // Full paths: a job may run on another node (which must see the same files, e.g. a shared volume).
+        var jobs = train.Samples.Select(sample => (IImageJob)new CrfLabelJob(sample.Id, Path.GetFullPath(sample.ImagePath),
+            Path.GetFullPath(camDir), Path.GetFullPath(Path.Combine(outDir, sample.Id + ".png")),
+            context.Config.BackgroundThreshold, crf)).ToList();
+        context.RunJobs("crf", jobs, ct);
         foreach (var sample in train.Samples.Take(3))
         {
             var overlayDir = Path.Combine(outDir, "overlays");

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using EcsNet.Core.Training;
 using EcsNet.Data;
+using EcsNet.Labels.Jobs;
 
 namespace EcsNet.Core.Stages;
 
@@ -15,6 +16,16 @@ public sealed record PipelineContext(ExperimentConfig Config, string VocRoot, st
 
     /// <summary>How the training stages train (default: alone in this process, on the CPU).</summary>
     public TrainingPlacement Training { get; init; } = TrainingPlacement.Local;
+
+    /// <summary>
+    /// Runs the per-image jobs of the crf, aff (la/ha maps) and rw stages: in this process by default, or on a
+    /// cluster's preprocess nodes (EcsNet.Cluster's sharded runner). Both write the same files.
+    /// </summary>
+    public IImageJobRunner Jobs { get; init; } = LocalImageJobRunner.Default;
+
+    /// <summary>Runs jobs through <see cref="Jobs"/> from a stage's (synchronous) body, reporting progress under <paramref name="stage"/>.</summary>
+    public IReadOnlyList<ImageJobResult> RunJobs(string stage, IReadOnlyList<IImageJob> jobs, CancellationToken ct) =>
+        Jobs.RunAsync(jobs, (done, total, _) => Progress?.Invoke(stage, done, total, ""), ct).GetAwaiter().GetResult();
 }
 
 /// <summary>What a stage measured (mIoU where a mask is available, image counts, times).</summary>
