@@ -88,7 +88,7 @@ public static class PipelineCommands
         var force = List(parse.GetValue(Force));
         var context = new PipelineContext(config, voc, parse.GetValue(Train)!, parse.GetValue(Val)!, runDir)
         {
-            Training = new TrainingPlacement { Device = Devices.Resolve(parse.GetValue(Device)!) },
+            Training = new LocalTrainingRunner(new TrainingPlacement { Device = Devices.Resolve(parse.GetValue(Device)!) }),
         };
         var outcomes = await Progress.Run(io, "pipeline", (report, ct2) =>
             pipeline.Run(context with { Progress = (stage, done, total, text) => report(done, total, $"{stage} {text}") },

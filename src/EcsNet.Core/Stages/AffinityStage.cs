@@ -21,7 +21,7 @@ public sealed class AffinityStage : IPipelineStage
 {
     public const string StageName = "aff";
 
-    /// <summary>Where step 1's jobs write the la/ha maps files (removed once training has them in memory).</summary>
+    /// <summary>Where step 1's jobs write the la/ha maps files (removed once AffinityNet is trained).</summary>
     public const string MapsFolder = "maps";
 
     public string Name => StageName;
@@ -50,55 +50,75 @@ public sealed class AffinityStage : IPipelineStage
         var train = VocDataset.Open(context.VocRoot, context.TrainSplit, new VocOptions { VerifyImages = false });
 
         // 1. la/ha maps (two CRFs per image): one job per image through the context's runner, each writing a
-        //    float32 maps file that is read back here, so training sees the same numbers wherever a job ran.
-        //    The files are deleted once read: the maps live in memory for training, as before.
+        //    float32 maps file, so training sees the same numbers wherever a job ran.
         var mapsDir = Path.Combine(dir, MapsFolder);
         var crf = config.Crf with { MaxDegreeOfParallelism = 1 };
         var jobs = train.Samples.Select(sample => (IImageJob)new AffinityMapsJob(sample.Id, Path.GetFullPath(sample.ImagePath),
             Path.GetFullPath(camDir), Path.GetFullPath(Path.Combine(mapsDir, sample.Id + AffinityMapsFile.Extension)),
             config.AffinityLabels, crf)).ToList();
         context.RunJobs("aff: la/ha CRF", jobs, ct);
-        var images = new RgbImage[train.Count];
-        var maps = new AffinityScoreMaps[train.Count];
-        Parallel.For(0, train.Count, new ParallelOptions { CancellationToken = ct }, i =>
+        var images = new RgbImage[Math.Min(3, train.Count)];
+        var maps = new AffinityScoreMaps[images.Length];
+        for (int i = 0; i < images.Length; i++)
         {
             images[i] = ImageCodec.ReadRgb(train.Samples[i].ImagePath);
             maps[i] = AffinityMapsFile.Read(jobs[i].OutputPath);
-        });
-        if (Directory.Exists(mapsDir))
-            Directory.Delete(mapsDir, recursive: true);
+        }
         WriteLabelOverlays(Path.Combine(dir, "overlays"), train, images, maps, config);
 
-        // 2. AffinityNet training on joint random crops of image and maps.
+        // 2. AffinityNet training on joint random crops of image and maps, read from the maps files (by the
+        //    trainer here, or by the nodes that make a cluster's samples).
+        var camRun = Path.Combine(context.StageDir(CamStage.StageName), "run");
+        var job = context.TrainingJob(Name, runDir) with { MapsDir = Path.GetFullPath(mapsDir), CamRun = Path.GetFullPath(camRun) };
+        var result = context.Training.Train(job, new TrainingCallbacks(OnStep: r =>
+            context.Progress?.Invoke("aff: train", r.Step, r.MaxSteps, $"loss {r.Loss:F3}")), ct);
+        if (!result.Completed)
+            throw new OperationCanceledException("AffinityNet training stopped before the last step");
+        // The maps are an intermediate (about 4.5 MB per VOC image): gone once AffinityNet is trained.
+        if (Directory.Exists(mapsDir))
+            Directory.Delete(mapsDir, recursive: true);
+        return new StageResult(new Dictionary<string, double> { ["steps"] = result.MaxSteps, ["finalLoss"] = result.LastLoss, ["images"] = train.Count });
+    }
+
+    /// <summary>
+    /// Trains AffinityNet on <paramref name="dataset"/>'s images and their la/ha maps in <paramref name="mapsDir"/> into
+    /// <paramref name="runDir"/>, resuming from its last checkpoint. The trunk starts from ImageNet weights when the
+    /// experiment has them, else from the CAM network of <paramref name="camRun"/> when
+    /// <see cref="ExperimentConfig.AffinityTrunkFromCam"/> is set.
+    /// </summary>
+    public static TrainingResult Train(ExperimentConfig config, VocDataset dataset, string mapsDir, string runDir, string? camRun,
+        TrainingCallbacks? callbacks = null, CancellationToken ct = default, TrainingPlacement? placement = null)
+    {
+        placement ??= TrainingPlacement.Local;
         var o = config.Affinity;
+        var spec = new AffinitySampleSpec
+        {
+            VocRoot = dataset.Root, Split = dataset.Split, Voc = dataset.Options, CacheImages = dataset.Count <= 2000,
+            MapsDir = mapsDir, Crop = o.CropSize, Labels = config.AffinityLabels,
+            Jitter = new AugmentOptions
+            {
+                LongEdgeMin = o.CropSize, LongEdgeMax = o.CropSize, CropSize = o.CropSize, FlipProbability = 0,
+                Brightness = o.ColorJitter.Brightness, Contrast = o.ColorJitter.Contrast,
+                Saturation = o.ColorJitter.Saturation, Hue = o.ColorJitter.Hue,
+            },
+        };
+        using var source = placement.Sources.Open(spec);
         int seed = config.CamTraining.Seed;
         torch.manual_seed(seed);
         using var net = CreateNet(config);
         if (config.Weights is not null)
             PretrainedWeights.Load(net.Backbone, config.Weights);
-        else if (config.AffinityTrunkFromCam)
-            CopyCamTrunk(net, context);
-        using var task = new AffinityTrainingTask(net, o, seed, context.Training.Device);
-        var jitter = new AugmentOptions
-        {
-            LongEdgeMin = o.CropSize, LongEdgeMax = o.CropSize, CropSize = o.CropSize, FlipProbability = 0,
-            Brightness = o.ColorJitter.Brightness, Contrast = o.ColorJitter.Contrast,
-            Saturation = o.ColorJitter.Saturation, Hue = o.ColorJitter.Hue,
-        };
-        var samples = new AffinitySampleSet(train.Count, i => train.Samples[i].Id, i => (images[i], maps[i]), o.CropSize, jitter, config.AffinityLabels);
-        using var source = new LocalBatchSource(samples);
-        var result = TrainingLoop.Run(task, source, runDir, context.Training.Group, new TrainingCallbacks(OnStep: r =>
-            context.Progress?.Invoke("aff: train", r.Step, r.MaxSteps, $"loss {r.Loss:F3}")), ct);
-        if (!result.Completed)
-            throw new OperationCanceledException("AffinityNet training stopped before the last step");
-        return new StageResult(new Dictionary<string, double> { ["steps"] = result.MaxSteps, ["finalLoss"] = result.LastLoss, ["images"] = train.Count });
+        else if (config.AffinityTrunkFromCam && camRun is not null)
+            CopyCamTrunk(net, config, camRun);
+        using var task = new AffinityTrainingTask(net, o, seed, placement.Device);
+        return TrainingLoop.Run(task, source, runDir, placement.Group, callbacks, ct);
     }
 
     /// <summary>Copies the trained CAM network's trunk into AffinityNet's (CPU default without ImageNet weights).</summary>
-    private static void CopyCamTrunk(AffinityNet net, PipelineContext context)
+    private static void CopyCamTrunk(AffinityNet net, ExperimentConfig config, string camRun)
     {
-        using var cam = CamStage.CreateModel(context.Config);
-        Checkpoints.LoadWeights(cam, Path.Combine(context.StageDir(CamStage.StageName), "run"));
+        using var cam = CamStage.CreateModel(config);
+        Checkpoints.LoadWeights(cam, camRun);
         using var _ = no_grad();
         var source = cam.Trunk.state_dict();
         foreach (var (name, target) in net.Backbone.state_dict())

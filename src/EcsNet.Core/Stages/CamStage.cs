@@ -42,8 +42,8 @@ public sealed class CamStage : IPipelineStage
         var config = context.Config;
         var train = VocDataset.Open(context.VocRoot, context.TrainSplit);
         var runDir = Path.Combine(dir, "run");
-        var result = Train(config, train, runDir, new TrainingCallbacks(OnStep: r =>
-            context.Progress?.Invoke("cam: train", r.Step, r.MaxSteps, $"loss {r.Loss:F3}")), ct, context.Training);
+        var result = context.Training.Train(context.TrainingJob(Name, runDir), new TrainingCallbacks(OnStep: r =>
+            context.Progress?.Invoke("cam: train", r.Step, r.MaxSteps, $"loss {r.Loss:F3}")), ct);
         if (!result.Completed)
             throw new OperationCanceledException("CAM training stopped before the last step");
         var overlays = train.Samples.Take(OverlayCount).Select(s => s.Id).ToHashSet();

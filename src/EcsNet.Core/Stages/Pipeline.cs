@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Text.Json;
-using EcsNet.Core.Training;
 using EcsNet.Data;
 using EcsNet.Labels.Jobs;
 
@@ -14,8 +13,18 @@ public sealed record PipelineContext(ExperimentConfig Config, string VocRoot, st
     /// <summary>Reports (stage, done, total, text) while a stage works.</summary>
     public Action<string, int, int, string>? Progress { get; init; }
 
-    /// <summary>How the training stages train (default: alone in this process, on the CPU).</summary>
-    public TrainingPlacement Training { get; init; } = TrainingPlacement.Local;
+    /// <summary>Trains the cam, aff and seg stages: in this process by default (alone, on the CPU), or on a cluster's workers.</summary>
+    public ITrainingRunner Training { get; init; } = LocalTrainingRunner.Default;
+
+    /// <summary>The run's experiment as a file (<see cref="EcsNet.Core.Stages.ExperimentFile"/>), which training jobs carry; the pipeline writes it when it starts.</summary>
+    public string ExperimentFile => Path.Combine(RunDir, "experiment.json");
+
+    /// <summary>A training job of <paramref name="stage"/> on the train split, in <paramref name="runDir"/>.</summary>
+    public TrainingJob TrainingJob(string stage, string runDir) => new()
+    {
+        Stage = stage, ExperimentFile = Path.GetFullPath(ExperimentFile), VocRoot = Path.GetFullPath(VocRoot), Split = TrainSplit,
+        RunDir = Path.GetFullPath(runDir),
+    };
 
     /// <summary>
     /// Runs the per-image jobs of the crf, aff (la/ha maps) and rw stages: in this process by default, or on a
@@ -72,6 +81,7 @@ public sealed class Pipeline
             if (stages.All(s => s.Name != name))
                 throw new BadInputException($"stage '{name}'", $"unknown stage; the stages are {string.Join(", ", stages.Select(s => s.Name))}");
         Directory.CreateDirectory(context.RunDir);
+        EcsNet.Core.Stages.ExperimentFile.Write(context.ExperimentFile, context.Config);
         var dataHash = DataFingerprint(context);
         var outcomes = new List<StageOutcome>();
         var manifests = new Dictionary<string, StageManifest>();

@@ -64,8 +64,8 @@ public sealed class SegStage : IPipelineStage
         var runDir = Path.Combine(dir, "run");
         var sw = Stopwatch.StartNew();
         var camRun = config.Seg.TrunkFromCam ? Path.Combine(context.StageDir(CamStage.StageName), "run") : null;
-        var result = Train(config, train, labelDir, runDir, camRun, new TrainingCallbacks(OnStep: r =>
-            context.Progress?.Invoke("seg: train", r.Step, r.MaxSteps, $"loss {r.Loss:F3}")), ct, context.Training);
+        var result = context.Training.Train(context.TrainingJob(Name, runDir) with { LabelDir = Path.GetFullPath(labelDir), CamRun = camRun is null ? null : Path.GetFullPath(camRun) },
+            new TrainingCallbacks(OnStep: r => context.Progress?.Invoke("seg: train", r.Step, r.MaxSteps, $"loss {r.Loss:F3}")), ct);
         if (!result.Completed)
             throw new OperationCanceledException("segmentation training stopped before the last step");
         double trainSeconds = sw.Elapsed.TotalSeconds;

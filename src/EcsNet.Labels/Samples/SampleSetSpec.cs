@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using EcsNet.Data;
+using EcsNet.Labels.Propagation;
 
 namespace EcsNet.Labels.Samples;
 
@@ -46,4 +48,34 @@ public sealed record SegSampleSpec : SampleSetSpec
     public required int Classes { get; init; }
 
     public override ISampleSet Open() => new SegSampleSet(OpenDataset(), LabelDir, Augment, Classes, CacheImages);
+}
+
+/// <summary>
+/// AffinityNet training samples (<see cref="AffinitySampleSet"/>): each image with its la/ha maps from
+/// <c>&lt;MapsDir&gt;/&lt;id&gt;.npz</c> (<see cref="AffinityMapsFile"/>), written by the affinity stage's map jobs.
+/// </summary>
+public sealed record AffinitySampleSpec : SampleSetSpec
+{
+    public required string MapsDir { get; init; }
+
+    /// <summary>Square crop side.</summary>
+    public required int Crop { get; init; }
+
+    /// <summary>Colour jitter of the crop (its crop and flip are joint with the maps, not taken from here).</summary>
+    public required AugmentOptions Jitter { get; init; }
+
+    public required AffinityLabelOptions Labels { get; init; }
+
+    public override ISampleSet Open()
+    {
+        var dataset = OpenDataset();
+        var cache = CacheImages ? new ConcurrentDictionary<int, (RgbImage, AffinityScoreMaps)>() : null;
+        (RgbImage, AffinityScoreMaps) Load(int i)
+        {
+            var sample = dataset.Samples[i];
+            return (ImageCodec.ReadRgb(sample.ImagePath), AffinityMapsFile.Read(Path.Combine(MapsDir, sample.Id + AffinityMapsFile.Extension)));
+        }
+        return new AffinitySampleSet(dataset.Count, i => dataset.Samples[i].Id, i => cache is null ? Load(i) : cache.GetOrAdd(i, Load),
+            Crop, Jitter, Labels);
+    }
 }
