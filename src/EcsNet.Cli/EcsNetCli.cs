@@ -32,6 +32,7 @@ public static class EcsNetCli
         yield return BenchCommands.Build(io);
         yield return CoordinatorCommand.Build(io);
         yield return WorkerCommand.Build(io);
+        yield return NodeCommand.Build(io);
     }
 
     public static async Task<int> RunAsync(string[] args, CliIo? io = null, CancellationToken cancellationToken = default)
@@ -39,7 +40,12 @@ public static class EcsNetCli
         io ??= CliIo.Default;
         var root = Build(io);
         var parsed = root.Parse(args);
-        return await parsed.InvokeAsync(new InvocationConfiguration { Output = io.Out, Error = io.Err }, cancellationToken);
+        var invocation = new InvocationConfiguration { Output = io.Out, Error = io.Err };
+        // A node's graceful leave (finish running jobs, hand off shards) takes longer than the 2 s System.CommandLine
+        // allows after SIGTERM; its host's own console lifetime handles SIGTERM and Ctrl-C instead.
+        if (parsed.CommandResult.Command.Name == NodeCommand.Name)
+            invocation.ProcessTerminationTimeout = null;
+        return await parsed.InvokeAsync(invocation, cancellationToken);
     }
 
     /// <summary>

@@ -1,0 +1,69 @@
+using EcsNet.Cluster.Hosting;
+using EcsNet.Data;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+
+namespace EcsNet.Host;
+
+/// <summary>What <c>ecsnet node</c> (or a test) sets on top of the configuration; null keeps the configured value.</summary>
+public sealed record NodeHostSettings
+{
+    /// <summary>A JSON settings file in appsettings shape (<c>{"EcsNet": {"Node": {...}}}</c>).</summary>
+    public string? ConfigFile { get; init; }
+
+    public IReadOnlyList<string>? Roles { get; init; }
+    public IReadOnlyList<string>? Seeds { get; init; }
+    public string? Hostname { get; init; }
+    public int? Port { get; init; }
+
+    /// <summary>Where the health endpoints listen; port 0 takes a free port.</summary>
+    public string HealthUrl { get; init; } = "http://127.0.0.1:0";
+
+    /// <summary>Further changes to the node options (tests).</summary>
+    public Action<EcsNetNodeOptions>? Configure { get; init; }
+}
+
+/// <summary>
+/// The node composition shared by the ecsnet-host executable and <c>ecsnet node</c>: an ASP.NET Core host with the
+/// EcsNet Akka.NET node and its health endpoints. Stopping the host (SIGTERM, Ctrl-C) leaves the cluster
+/// gracefully (Akka.Hosting runs CoordinatedShutdown).
+/// </summary>
+public static class NodeHost
+{
+    /// <summary>Liveness: the actor system runs.</summary>
+    public const string LivePath = "/healthz/live";
+
+    /// <summary>Readiness: this node is an Up member of the cluster.</summary>
+    public const string ReadyPath = "/healthz/ready";
+
+    public static WebApplication Build(string[] args, NodeHostSettings settings)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        if (settings.ConfigFile is { } file)
+        {
+            if (!File.Exists(file))
+                throw new BadInputException(file, "node settings file not found");
+            builder.Configuration.AddJsonFile(Path.GetFullPath(file), optional: false, reloadOnChange: false);
+        }
+        builder.WebHost.UseUrls(settings.HealthUrl);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Services.AddEcsNetCluster(builder.Configuration, options =>
+        {
+            if (settings.Roles is { } roles) options.Roles = roles.ToArray();
+            if (settings.Seeds is { } seeds) options.Seeds = seeds.ToArray();
+            if (settings.Hostname is { } host) options.Hostname = host;
+            if (settings.Port is { } port) options.Port = port;
+            settings.Configure?.Invoke(options);
+        });
+        var app = builder.Build();
+        app.MapEcsNetHealthChecks();
+        return app;
+    }
+
+    /// <summary>Maps <see cref="LivePath"/> and <see cref="ReadyPath"/> to Akka.Hosting's liveness and readiness checks.</summary>
+    public static IEndpointRouteBuilder MapEcsNetHealthChecks(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapHealthChecks(LivePath, new HealthCheckOptions { Predicate = r => r.Tags.Contains("liveness") });
+        endpoints.MapHealthChecks(ReadyPath, new HealthCheckOptions { Predicate = r => r.Tags.Contains("ready") });
+        return endpoints;
+    }
+}
