@@ -185,10 +185,10 @@ internal static class TrainCamCluster
             Bind = System.Net.IPAddress.Parse(parse.GetValue(o.Bind)!),
             Ring = ringOptions,
         };
-        ClusterWorker worker;
+        RankSession worker;
         try
         {
-            worker = await ClusterWorker.StartAsync(workerOptions, ct);
+            worker = await RankSession.StartAsync(workerOptions, ct);
         }
         catch (Grpc.Core.RpcException e)
         {
@@ -202,7 +202,7 @@ internal static class TrainCamCluster
             {
                 ring = await worker.JoinRingAsync(g => g.WorldSize == world, o.JoinSeconds(parse), ct);
             }
-            catch (Exception e) when (e is TimeoutException or InvalidOperationException)
+            catch (Exception e) when (e is TimeoutException or GroupMembershipException)
             {
                 io.Err.WriteLine($"error: rank {Math.Max(-1, parse.GetValue(o.Rank))}: {e.Message}");
                 return EcsNetCli.ExitFailure;
