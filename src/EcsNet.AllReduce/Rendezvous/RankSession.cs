@@ -37,6 +37,7 @@ public sealed class RankSession : IAsyncDisposable
     private RingAllReduce? ring;
     private long joined;
     private bool leaving;
+    private int disposed;
 
     private RankSession(WorkerOptions options, PeerServer peer, GrpcChannel channel)
     {
@@ -382,6 +383,9 @@ public sealed class RankSession : IAsyncDisposable
     /// <summary>Stops without telling the coordinator (as if the process died): the watch stream closes, the ring and peer server stop.</summary>
     public async ValueTask DisposeAsync()
     {
+        // an owner's stop path and an `await using` may both get here
+        if (Interlocked.Exchange(ref disposed, 1) == 1)
+            return;
         life.Cancel();
         try { await Task.WhenAll(watchLoop, heartbeatLoop).WaitAsync(TimeSpan.FromSeconds(2)); } catch (Exception) { }
         await CloseRingAsync();

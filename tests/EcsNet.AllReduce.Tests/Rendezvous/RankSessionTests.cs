@@ -53,6 +53,10 @@ public sealed class RankSessionTests
             var buffers = next.Select(r => new[] { r.Rank + 0.5f, 4f }).ToArray();
             await Task.WhenAll(next.Select((r, i) => r.AllReduceAsync(buffers[i]))).WaitAsync(Bound);
             Assert.All(buffers, b => Assert.Equal(new[] { 2f, 8f }, b));
+
+            // the dropped rank's owner stops it; a second disposal (an `await using` after it) is harmless
+            await sessions[2].DisposeAsync();
+            Assert.Null(sessions[2].Ring);
         }
         finally
         {
