@@ -15,7 +15,7 @@ using Spectre.Console;
 namespace EcsNet.Cli;
 
 /// <summary>
-/// Data-parallel `train-cam` (SPEC §7, issue 7).
+/// Data-parallel `train-cam` (docs/BENCHMARKS-allreduce.md, "Data-parallel CAM training").
 /// <list type="bullet">
 /// <item><c>--workers N</c>: this process starts a coordinator on 127.0.0.1 (a free port) and N child
 /// processes <c>ecsnet train-cam &lt;the same arguments&gt; --coordinator URL --world N --rank r</c>, one per
