@@ -15,7 +15,7 @@ using Spectre.Console;
 namespace EcsNet.Cli;
 
 /// <summary>
-/// Data-parallel `train-cam` (SPEC §7, issue 7).
+/// Data-parallel `train-cam` (docs/BENCHMARKS-allreduce.md, "Data-parallel CAM training").
 /// <list type="bullet">
 /// <item><c>--workers N</c>: this process starts a coordinator on 127.0.0.1 (a free port) and N child
 /// processes <c>ecsnet train-cam &lt;the same arguments&gt; --coordinator URL --world N --rank r</c>, one per
@@ -185,10 +185,10 @@ internal static class TrainCamCluster
             Bind = System.Net.IPAddress.Parse(parse.GetValue(o.Bind)!),
             Ring = ringOptions,
         };
-        ClusterWorker worker;
+        RankSession worker;
         try
         {
-            worker = await ClusterWorker.StartAsync(workerOptions, ct);
+            worker = await RankSession.StartAsync(workerOptions, ct);
         }
         catch (Grpc.Core.RpcException e)
         {
@@ -202,7 +202,7 @@ internal static class TrainCamCluster
             {
                 ring = await worker.JoinRingAsync(g => g.WorldSize == world, o.JoinSeconds(parse), ct);
             }
-            catch (Exception e) when (e is TimeoutException or InvalidOperationException)
+            catch (Exception e) when (e is TimeoutException or GroupMembershipException)
             {
                 io.Err.WriteLine($"error: rank {Math.Max(-1, parse.GetValue(o.Rank))}: {e.Message}");
                 return EcsNetCli.ExitFailure;

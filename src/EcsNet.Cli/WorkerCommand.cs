@@ -5,6 +5,7 @@ using EcsNet.AllReduce.DataParallel;
 using EcsNet.AllReduce.Rendezvous;
 using EcsNet.AllReduce.Ring;
 using EcsNet.Bench;
+using EcsNet.Core.Training;
 using EcsNet.Data;
 
 namespace EcsNet.Cli;
@@ -63,7 +64,7 @@ public static class WorkerCommand
                 Ring = ring.Read(parse),
             };
 
-            await using var worker = await ClusterWorker.StartAsync(options, ct);
+            await using var worker = await RankSession.StartAsync(options, ct);
             var timeout = TimeSpan.FromSeconds(parse.GetValue(joinTimeout));
             bool Suitable(GenerationInfo g) => wanted <= 0 || g.WorldSize == wanted;
 
@@ -102,7 +103,7 @@ public static class WorkerCommand
                 {
                     collective = await worker.JoinRingAsync(Suitable, null, ct);
                 }
-                catch (InvalidOperationException e)
+                catch (GroupMembershipException e)
                 {
                     io.Err.WriteLine($"error: {e.Message}");
                     return EcsNetCli.ExitFailure;

@@ -6,14 +6,18 @@ namespace EcsNet.AllReduce.Rendezvous;
 
 /// <summary>
 /// The coordinator's bookkeeping: registered workers, the current generation (members in ring order),
-/// barriers, and the log of lost ranks. Every change of membership forms a new generation that is pushed
-/// to every member's watch stream. One lock guards it all; nothing here blocks while holding it.
+/// barriers, and the log of lost ranks. Every change of membership (a joiner, a loss, a departure) forms a
+/// new generation that is written to every member's watch stream while the lock is held, so each worker
+/// sees the generations in the order they formed. One lock guards it all; nothing here blocks while
+/// holding it. Events are raised after the lock is released, one at a time and in the order they happened.
 /// </summary>
 internal sealed class CoordinatorState
 {
     private readonly CoordinatorOptions options;
     private readonly TimeProvider clock;
     private readonly object gate = new();
+    private readonly object delivery = new();
+    private readonly Queue<Action> pendingEvents = new();
     private readonly List<Worker> waiting = new();
     private readonly List<LostRank> lost = new();
     private readonly Dictionary<long, BarrierRound> barriers = new();
@@ -30,15 +34,17 @@ internal sealed class CoordinatorState
 
     public CoordinatorOptions Options => options;
 
-    /// <summary>Raised (outside the lock) for each rank that is dropped.</summary>
+    /// <summary>Raised for each rank that is lost (not for a worker that leaves).</summary>
     public event Action<LostRank>? RankLost;
+
+    /// <summary>Raised for each generation that forms (a copy; <c>your_rank</c> unset).</summary>
+    public event Action<Generation>? GenerationFormed;
 
     public RegisterReply Register(RegisterRequest request)
     {
         if (string.IsNullOrWhiteSpace(request.Address) || !Uri.TryCreate(request.Address, UriKind.Absolute, out _))
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"worker address '{request.Address}' is not an absolute URL like http://127.0.0.1:5000"));
         var device = string.IsNullOrWhiteSpace(request.Device) ? "cpu" : request.Device;
-        Generation? formed;
         Worker worker;
         lock (gate)
         {
@@ -57,9 +63,10 @@ internal sealed class CoordinatorState
                     $"address {request.Address} is already registered by worker {same.Id}"));
             worker = new Worker($"w{++nextWorker}", request.Address, device, request.RequestedRank, clock.GetUtcNow());
             waiting.Add(worker);
-            formed = TryFormLocked(Array.Empty<LostRank>());
+            // after the first generation a joiner forms the next one at once: the members switch between steps
+            TryFormLocked(Array.Empty<LostRank>(), removed: false);
         }
-        Publish(formed);
+        Deliver();
         return new RegisterReply
         {
             WorkerId = worker.Id,
@@ -78,7 +85,7 @@ internal sealed class CoordinatorState
                 throw new RpcException(new Status(StatusCode.AlreadyExists, $"worker {workerId} already has a watch stream"));
             worker.Watching = true;
             if (current is not null && members.Contains(worker))
-                worker.Updates.Writer.TryWrite(ForWorker(current, worker));
+                SendLocked(worker, current);
             return worker.Updates.Reader;
         }
     }
@@ -129,50 +136,73 @@ internal sealed class CoordinatorState
 
     public long ReportFailure(FailureReport report)
     {
-        Worker? suspect;
-        int reporterRank;
+        long number;
         lock (gate)
         {
             var reporter = Find(report.WorkerId);
             CheckGenerationLocked(report.Generation, reporter);
-            reporterRank = members.IndexOf(reporter);
+            var reporterRank = members.IndexOf(reporter);
             if (report.SuspectRank < 0 || report.SuspectRank >= members.Count)
                 throw new RpcException(new Status(StatusCode.InvalidArgument,
                     $"rank {report.SuspectRank} is not in generation {report.Generation} (world size {members.Count})"));
-            suspect = members[report.SuspectRank];
+            DropLocked(new[] { (members[report.SuspectRank], $"reported by rank {reporterRank}: {report.Detail}") }, log: true);
+            number = current?.Number ?? 0;
         }
-        Drop(suspect, $"reported by rank {reporterRank}: {report.Detail}");
-        lock (gate)
-            return current?.Number ?? 0;
+        Deliver();
+        return number;
     }
 
     public void Leave(string workerId)
     {
-        Worker worker;
         lock (gate)
-            worker = Find(workerId);
-        Drop(worker, "left", log: false);
+            DropLocked(new[] { (Find(workerId), "left") }, log: false);
+        Deliver();
+    }
+
+    /// <summary>
+    /// Drops the workers named by <paramref name="workerIds"/> (ids it does not know, or that are gone already,
+    /// are skipped) with one new generation for all of them; <paramref name="reason"/> goes into the lost-rank
+    /// log, the survivors' generation and the dropped workers' last message. Returns how many it dropped.
+    /// </summary>
+    public int DropWorkers(IEnumerable<string> workerIds, string reason)
+    {
+        ArgumentNullException.ThrowIfNull(workerIds);
+        if (string.IsNullOrWhiteSpace(reason))
+            throw new ArgumentException("a drop needs a reason: it is logged and shown to the surviving ranks", nameof(reason));
+        var ids = workerIds.ToHashSet(StringComparer.Ordinal);
+        int count;
+        lock (gate)
+        {
+            var found = members.Concat(waiting).Where(w => ids.Contains(w.Id)).Select(w => (w, reason)).ToList();
+            count = found.Count;
+            DropLocked(found, log: true);
+        }
+        Deliver();
+        return count;
     }
 
     /// <summary>A watch stream closed: the process is gone (or will reconnect as a new worker).</summary>
     public void WatchEnded(string workerId)
     {
-        Worker? worker;
         lock (gate)
-            worker = members.Concat(waiting).FirstOrDefault(w => w.Id == workerId);
-        if (worker is not null)
-            Drop(worker, "its watch stream closed (process exited or connection lost)");
+        {
+            if (members.Concat(waiting).FirstOrDefault(w => w.Id == workerId) is { } worker)
+                DropLocked(new[] { (worker, "its watch stream closed (process exited or connection lost)") }, log: true);
+        }
+        Deliver();
     }
 
-    /// <summary>Drops every worker whose lease expired; called on a timer.</summary>
+    /// <summary>Drops every worker whose lease expired (one generation for all of them); called on a timer.</summary>
     public void ExpireLeases()
     {
         var now = clock.GetUtcNow();
-        List<Worker> expired;
         lock (gate)
-            expired = members.Concat(waiting).Where(w => now - w.LastSeen > options.LeaseTimeout).ToList();
-        foreach (var worker in expired)
-            Drop(worker, $"no heartbeat for {(now - worker.LastSeen).TotalSeconds:0.#} s (lease {options.LeaseTimeout.TotalSeconds:0.#} s)");
+        {
+            DropLocked(members.Concat(waiting).Where(w => now - w.LastSeen > options.LeaseTimeout)
+                .Select(w => (w, $"no heartbeat for {(now - w.LastSeen).TotalSeconds:0.#} s (lease {options.LeaseTimeout.TotalSeconds:0.#} s)"))
+                .ToList(), log: true);
+        }
+        Deliver();
     }
 
     public StatusReply Status()
@@ -187,64 +217,90 @@ internal sealed class CoordinatorState
         }
     }
 
-    private void Drop(Worker worker, string reason, bool log = true)
+    /// <summary>
+    /// Removes the <paramref name="drops"/> (each with its reason) and forms one generation without them. Members that are lost
+    /// (<paramref name="log"/>) are recorded with the rank they held in the current generation; a worker that
+    /// leaves is not a loss. Each dropped worker gets a last message saying why, then its stream ends.
+    /// </summary>
+    private void DropLocked(IReadOnlyList<(Worker Worker, string Reason)> drops, bool log)
     {
-        Generation? formed;
-        LostRank? record = null;
-        lock (gate)
+        var records = new List<LostRank>();
+        var notices = new List<(Worker Worker, string Text)>();
+        var removed = false;
+        foreach (var (worker, reason) in drops.DistinctBy(d => d.Worker))
         {
             var rank = members.IndexOf(worker);
-            if (rank < 0 && !waiting.Contains(worker))
-                return;
             if (rank >= 0)
             {
-                members = members.Where(m => m != worker).ToList();
+                var number = current?.Number ?? 0;
                 if (log)
-                {
-                    record = new LostRank { Generation = current!.Number, Rank = rank, WorkerId = worker.Id, Address = worker.Address, Reason = reason };
-                    lost.Add(record);
-                }
+                    records.Add(new LostRank { Generation = number, Rank = rank, WorkerId = worker.Id, Address = worker.Address, Reason = reason });
+                notices.Add((worker, log
+                    ? $"worker {worker.Id} (rank {rank} of generation {number}, {worker.Address}) was dropped: {reason}"
+                    : $"worker {worker.Id} (rank {rank} of generation {number}, {worker.Address}) left the job"));
+                removed = true;
             }
-            else
+            else if (waiting.Contains(worker))
             {
-                waiting.Remove(worker);
+                notices.Add((worker, log
+                    ? $"worker {worker.Id} ({worker.Address}) was dropped before it joined a generation: {reason}"
+                    : $"worker {worker.Id} ({worker.Address}) left the job before it joined a generation"));
             }
-            worker.Dropped = reason;
-            worker.Updates.Writer.TryComplete();
-            formed = rank >= 0 ? TryFormLocked(record is null ? Array.Empty<LostRank>() : new[] { record }) : null;
-            if (rank >= 0 && formed is null)
-                FailBarriersLocked($"rank {rank} ({worker.Address}) was lost: {reason}");
         }
-        if (record is not null)
-            RankLost?.Invoke(record);
-        Publish(formed);
+        if (notices.Count == 0)
+            return;
+        // ranks are taken above against the current order, so remove only now
+        var gone = notices.Select(n => n.Worker).ToHashSet();
+        members = members.Where(m => !gone.Contains(m)).ToList();
+        waiting.RemoveAll(gone.Contains);
+        lost.AddRange(records);
+        foreach (var record in records)
+            pendingEvents.Enqueue(() => RankLost?.Invoke(record));
+
+        var formed = removed ? TryFormLocked(records, removed: true) : null;
+        if (removed && formed is null)
+            FailBarriersLocked(records.Count > 0
+                ? $"lost {string.Join(", ", records.Select(r => $"rank {r.Rank} ({r.Address}): {r.Reason}"))}"
+                : "a member left");
+        foreach (var (worker, text) in notices)
+        {
+            worker.Updates.Writer.TryWrite(new Generation { Number = current?.Number ?? 0, YourRank = -1, Dropped = text });
+            worker.Updates.Writer.TryComplete();
+        }
     }
 
-    /// <summary>Forms a new generation if the waiting workers and members allow it; returns it (published by the caller).</summary>
-    private Generation? TryFormLocked(IReadOnlyList<LostRank> lostNow)
+    /// <summary>
+    /// Forms and publishes a new generation if the waiting workers and members allow it (the first needs the
+    /// full world size; later ones form on any change, with at least the minimum world size); returns it.
+    /// </summary>
+    private Generation? TryFormLocked(IReadOnlyList<LostRank> lostNow, bool removed)
     {
         var next = members.Concat(waiting).ToList();
         var first = current is null;
         if (first ? next.Count < options.WorldSize : next.Count < options.MinWorldSize)
         {
-            if (!first && lostNow.Count > 0 && members.Count > 0)
+            if (!first && removed && members.Count > 0)
             {
-                // too few to go on: the survivors still learn that the generation is over
-                current = new Generation { Number = current!.Number + 1, WorldSize = 0 };
-                current.Lost.AddRange(lostNow);
-                FailBarriersLocked($"generation {current.Number - 1} ended with too few workers");
-                return current;
+                // too few to go on: the remaining members still learn that their generation is over
+                var empty = new Generation { Number = current!.Number + 1, WorldSize = 0 };
+                empty.Lost.AddRange(lostNow);
+                FailBarriersLocked($"generation {current.Number} ended with too few workers ({members.Count} < {options.MinWorldSize})");
+                current = empty;
+                PublishLocked(empty);
+                return empty;
             }
             return null;
         }
-        if (!first && lostNow.Count == 0 && waiting.Count == 0)
+        if (!first && !removed && waiting.Count == 0)
             return null;
 
-        // ranks: requested ranks first where free, everybody else fills the gaps in their previous order
+        // ranks: on the first generation requested ranks first where free, everybody else fills the gaps; later
+        // generations keep the members' relative order and append joiners in the order they registered
         var order = new Worker?[next.Count];
-        foreach (var w in next.Where(w => w.RequestedRank >= 0 && w.RequestedRank < order.Length && first))
-            if (order[w.RequestedRank] is null)
-                order[w.RequestedRank] = w;
+        if (first)
+            foreach (var w in next.Where(w => w.RequestedRank >= 0 && w.RequestedRank < order.Length))
+                if (order[w.RequestedRank] is null)
+                    order[w.RequestedRank] = w;
         var rest = new Queue<Worker>(next.Where(w => !order.Contains(w)));
         for (var i = 0; i < order.Length; i++)
             order[i] ??= rest.Dequeue();
@@ -262,25 +318,54 @@ internal sealed class CoordinatorState
             ? $" (lost {string.Join(", ", lostNow.Select(l => $"rank {l.Rank} at {l.Address}: {l.Reason}"))})"
             : " (membership changed)"));
         current = generation;
+        PublishLocked(generation);
         return generation;
     }
 
-    private void Publish(Generation? generation)
+    /// <summary>Writes the generation to every member's stream (unbounded channels: never blocks) and queues the event.</summary>
+    private void PublishLocked(Generation generation)
     {
-        if (generation is null)
-            return;
-        List<Worker> audience;
-        lock (gate)
-            audience = members.ToList();
-        foreach (var worker in audience)
-            worker.Updates.Writer.TryWrite(ForWorker(generation, worker));
+        foreach (var worker in members)
+            SendLocked(worker, generation);
+        var copy = generation.Clone();
+        pendingEvents.Enqueue(() => GenerationFormed?.Invoke(copy));
     }
 
-    private static Generation ForWorker(Generation generation, Worker worker)
+    /// <summary>At most once per generation and worker (a joiner's Watch may come after the publish that included it).</summary>
+    private static void SendLocked(Worker worker, Generation generation)
     {
+        if (generation.Number <= worker.LastSent)
+            return;
+        worker.LastSent = generation.Number;
         var copy = generation.Clone();
         copy.YourRank = copy.Members.FirstOrDefault(m => m.WorkerId == worker.Id)?.Rank ?? -1;
-        return copy;
+        worker.Updates.Writer.TryWrite(copy);
+    }
+
+    /// <summary>
+    /// Raises the queued events outside the state lock, in the order they were queued, one at a time (a
+    /// handler that calls back into this state queues more, delivered after the ones before them).
+    /// </summary>
+    private void Deliver()
+    {
+        lock (delivery)
+        {
+            while (true)
+            {
+                Action? next;
+                lock (gate)
+                    if (!pendingEvents.TryDequeue(out next))
+                        return;
+                try
+                {
+                    next();
+                }
+                catch (Exception)
+                {
+                    // a subscriber's bug must not break the call that changed membership (an RPC, the lease timer)
+                }
+            }
+        }
     }
 
     private void FailBarriersLocked(string why)
@@ -323,7 +408,7 @@ internal sealed class CoordinatorState
         public int Rank { get; set; } = -1;
         public DateTimeOffset LastSeen { get; set; } = seen;
         public bool Watching { get; set; }
-        public string? Dropped { get; set; }
+        public long LastSent { get; set; }
         public Channel<Generation> Updates { get; } = Channel.CreateUnbounded<Generation>();
 
         public bool Claims(int rank, Generation? current) =>

@@ -3,12 +3,12 @@ using EcsNet.AllReduce.Wire;
 
 namespace EcsNet.AllReduce.Rendezvous;
 
-/// <summary>A rank dropped when a generation formed, and why.</summary>
-public sealed record LostRankInfo(long Generation, int Rank, string Address, string Reason)
+/// <summary>A rank lost when a generation formed (its rank in <paramref name="Generation"/>, the one before), and why.</summary>
+public sealed record LostRankInfo(long Generation, int Rank, string Address, string Reason, string WorkerId = "")
 {
     public override string ToString() => $"rank {Rank} ({Address}) of generation {Generation}: {Reason}";
 
-    internal static LostRankInfo From(LostRank lost) => new(lost.Generation, lost.Rank, lost.Address, lost.Reason);
+    internal static LostRankInfo From(LostRank lost) => new(lost.Generation, lost.Rank, lost.Address, lost.Reason, lost.WorkerId);
 }
 
 /// <summary>

@@ -3,7 +3,7 @@ using EcsNet.AllReduce.Ring;
 
 namespace EcsNet.AllReduce.Rendezvous;
 
-/// <summary>How a worker joins a job (SPEC §7). Every figure can be set from the CLI.</summary>
+/// <summary>How a rank joins a job (<see cref="RankSession"/>). Every figure can be set from the CLI.</summary>
 public sealed record WorkerOptions
 {
     /// <summary>The coordinator's URL, e.g. http://127.0.0.1:29500.</summary>

@@ -54,6 +54,12 @@ public sealed class PeerServer : IAsyncDisposable
         }
         if (waiting.TryRemove(link.Generation, out var pending))
             pending.TrySetResult(link);
+        // A peer waiting for an older generation waits for a ring this worker will never build (it skipped that
+        // generation, e.g. two formed while it finished a step): tell it now rather than after AttachTimeout.
+        foreach (var older in waiting.Keys.Where(g => g < link.Generation))
+            if (waiting.TryRemove(older, out var stale))
+                stale.TrySetException(new RpcException(new Status(StatusCode.FailedPrecondition,
+                    $"stale generation {older}: this worker ({Address}) is in generation {link.Generation}")));
     }
 
     internal void Detach(OutboundLink link) => links.TryRemove(new KeyValuePair<long, OutboundLink>(link.Generation, link));

@@ -11,7 +11,7 @@ using Grpc.Net.Client;
 namespace EcsNet.AllReduce.Ring;
 
 /// <summary>
-/// Ring all-reduce over gRPC streams (SPEC §7): reduce-scatter then all-gather, each segment cut into
+/// Ring all-reduce over gRPC streams (Baidu's ring all-reduce as in Horovod, Sergeev and Del Balso 2018): reduce-scatter then all-gather, each segment cut into
 /// pieces of <see cref="RingOptions.ChunkBytes"/> that flow on one long-lived stream per neighbour (the
 /// successor pulls from this worker's peer server), so a
 /// piece is forwarded as soon as it is reduced (pipelining). Segment k is summed in ring order starting
@@ -33,6 +33,8 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
     private readonly AsyncServerStreamingCall<RingChunk>? pull;
     private readonly TaskCompletionSource served = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Exception? failure;
+    private Exception? successorGone;
+    private int sendsPending;
     private long nextOp;
     private bool disposed;
 
@@ -79,6 +81,25 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
 
     public IReadOnlyList<RingMember> Members => members;
 
+    /// <summary>Why this ring failed or was aborted (null while it works).</summary>
+    public Exception? Failure => Volatile.Read(ref failure);
+
+    /// <summary>
+    /// Fails this ring from outside, e.g. because the rendezvous dropped a member that may be frozen while its
+    /// connections stay open: a collective waiting on it (and every later one) throws
+    /// <see cref="PeerFailedException"/> with <paramref name="reason"/> at once instead of after
+    /// <see cref="RingOptions.PeerTimeout"/>, and the successor hears of it through the ring's abort message.
+    /// <paramref name="blamedRank"/> is the rank in this ring held responsible (-1: none). Touches only this
+    /// ring: the rings of other generations on the same peer server go on. No effect once disposed or failed.
+    /// </summary>
+    public void Abort(string reason, int blamedRank = -1)
+    {
+        if (disposed)
+            return;
+        var blamed = blamedRank >= 0 && blamedRank < members.Length ? members[blamedRank] : null;
+        Fail(new PeerFailedException(blamed?.Rank ?? -1, blamed?.Address ?? "", $"generation {Generation} aborted at rank {Rank}: {reason}"));
+    }
+
     private RingMember Predecessor => members[(Rank - 1 + members.Length) % members.Length];
 
     private RingMember Successor => members[(Rank + 1) % members.Length];
@@ -122,6 +143,7 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
             if (WorldSize == 1)
                 return;
             var work = new Collective<T>(this, opId, buffer, op, compression);
+            Interlocked.Exchange(ref sendsPending, 1);
             await work.RunAsync(cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -138,6 +160,7 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
         }
         finally
         {
+            Interlocked.Exchange(ref sendsPending, 0);
             gate.Release();
         }
     }
@@ -166,8 +189,20 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
 
     private void Enqueue(Outgoing item)
     {
+        if (item.Fence is not null && Volatile.Read(ref successorGone) is not null)
+        {
+            // the send loop has ended with everything before this fence written, or the ring has failed
+            if (Volatile.Read(ref failure) is { } f)
+                item.Fence.TrySetException(f);
+            else
+                item.Fence.TrySetResult();
+            return;
+        }
         if (!outbound.Writer.TryWrite(item))
             ThrowIfFailed();
+        // the successor closed its stream while this ring had nothing for it: this message cannot reach it
+        if (item.Chunk is not null && Volatile.Read(ref successorGone) is { } gone)
+            Fail(gone);
     }
 
     /// <summary>The send loop, run by the peer server for the successor's Pull stream.</summary>
@@ -177,6 +212,7 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
         using var writeToken = CancellationTokenSource.CreateLinkedTokenSource(streamClosed, timer.Token);
         var reader = outbound.Reader;
         var unflushed = 0L;
+        var writing = false;
         try
         {
             while (await reader.WaitToReadAsync(writeToken.Token))
@@ -199,7 +235,9 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
                         if (!more)
                             unflushed = 0;
                         timer.CancelAfter(options.PeerTimeout);
+                        writing = true;
                         await writer.WriteAsync(item.Chunk!, writeToken.Token);
+                        writing = false;
                         timer.CancelAfter(Timeout.Infinite);
                     }
                     finally
@@ -211,6 +249,20 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
                         return;
                 }
             }
+        }
+        catch (OperationCanceledException e) when (!disposed && !writing && streamClosed.IsCancellationRequested)
+        {
+            // The successor closed its stream while nothing was being written to it. When the collective in progress
+            // (if any) has sent all it sends, that is how a successor that finished the collective leaves the ring
+            // (it moves to the next generation, or leaves the job): this rank still completes the collective from
+            // what its predecessor sends. Only a chunk queued but unwritten (below) or queued later (Enqueue)
+            // fails the ring, naming the successor. Published first and then checked, so that a collective
+            // starting meanwhile sees one or the other.
+            var gone = new PeerFailedException(Successor.Rank, Successor.Address,
+                $"{Successor} closed its stream of generation {Generation} (it left the ring or died)", e);
+            Interlocked.Exchange(ref successorGone, gone);
+            if (Volatile.Read(ref sendsPending) == 1)
+                Fail(gone);
         }
         catch (Exception e) when (!disposed)
         {
@@ -228,11 +280,24 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
         }
         finally
         {
-            while (reader.TryRead(out var left))
+            var left = new List<Outgoing>();
+            while (reader.TryRead(out var item))
+                left.Add(item);
+            var gone = Volatile.Read(ref successorGone);
+            if (gone is not null && left.Any(item => item.Chunk is not null && !item.Final))
+                Fail(gone);
+            // after a successor that left, a fence with only written chunks before it has passed
+            var passed = gone is not null && Volatile.Read(ref failure) is null;
+            foreach (var item in left)
             {
-                if (left.Rented is not null)
-                    ArrayPool<byte>.Shared.Return(left.Rented);
-                left.Fence?.TrySetException(failure ?? new ObjectDisposedException(nameof(RingAllReduce)));
+                if (item.Rented is not null)
+                    ArrayPool<byte>.Shared.Return(item.Rented);
+                if (item.Fence is null)
+                    continue;
+                if (passed)
+                    item.Fence.TrySetResult();
+                else
+                    item.Fence.TrySetException(failure ?? new ObjectDisposedException(nameof(RingAllReduce)));
             }
             served.TrySetResult();
         }
@@ -260,7 +325,7 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
         life.Cancel();
         pull?.Dispose();
         channel?.Dispose();
-        failed.Dispose();
+        // `failed` is not disposed: Abort may race with disposal, and a source without timers or links holds nothing
     }
 
     private static readonly WriteOptions BufferHint = new(WriteFlags.BufferHint);
@@ -351,6 +416,9 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
 
             for (var phase = 0; phase < Phases; phase++)
             {
+                // the last phase only receives: every chunk for the successor is queued by now
+                if (phase == Phases - 1)
+                    Interlocked.Exchange(ref ring.sendsPending, 0);
                 var s = SegmentSent(pred.Rank, phase);
                 var count = Pieces(s);
                 for (var piece = 0; piece < count; piece++)

@@ -25,15 +25,15 @@ public sealed class CoordinatorTests
         Ring = LocalRing.Fast with { PeerTimeout = TimeSpan.FromSeconds(2) },
     };
 
-    private static async Task<ClusterWorker[]> StartWorkers(CoordinatorHost host, int count, bool fixedRanks = false)
+    private static async Task<RankSession[]> StartWorkers(CoordinatorHost host, int count, bool fixedRanks = false)
     {
-        var workers = new ClusterWorker[count];
+        var workers = new RankSession[count];
         for (var i = 0; i < count; i++)
-            workers[i] = await ClusterWorker.StartAsync(Worker(host, fixedRanks ? i : -1));
+            workers[i] = await RankSession.StartAsync(Worker(host, fixedRanks ? i : -1));
         return workers;
     }
 
-    private static async Task DisposeAll(IEnumerable<ClusterWorker> workers)
+    private static async Task DisposeAll(IEnumerable<RankSession> workers)
     {
         foreach (var w in workers)
             await w.DisposeAsync();
@@ -68,12 +68,12 @@ public sealed class CoordinatorTests
     public async Task A_second_worker_claiming_a_held_rank_is_rejected()
     {
         await using var host = await CoordinatorHost.StartAsync(Quick with { WorldSize = 2 });
-        await using var first = await ClusterWorker.StartAsync(Worker(host, rank: 0));
-        var e = await Assert.ThrowsAsync<RpcException>(() => ClusterWorker.StartAsync(Worker(host, rank: 0)));
+        await using var first = await RankSession.StartAsync(Worker(host, rank: 0));
+        var e = await Assert.ThrowsAsync<RpcException>(() => RankSession.StartAsync(Worker(host, rank: 0)));
         Assert.Equal(StatusCode.AlreadyExists, e.StatusCode);
         Assert.Contains("rank 0 is already held by worker", e.Status.Detail);
 
-        var outside = await Assert.ThrowsAsync<RpcException>(() => ClusterWorker.StartAsync(Worker(host, rank: 5)));
+        var outside = await Assert.ThrowsAsync<RpcException>(() => RankSession.StartAsync(Worker(host, rank: 5)));
         Assert.Equal(StatusCode.InvalidArgument, outside.StatusCode);
         Assert.Contains("world size is 2", outside.Status.Detail);
     }
@@ -123,7 +123,7 @@ public sealed class CoordinatorTests
         // a 3 s lease against 200 ms heartbeats: on a busy test machine the live worker's heartbeats can be
         // late by a second, and it must not be the one that loses its lease
         await using var host = await CoordinatorHost.StartAsync(Quick with { WorldSize = 2, LeaseTimeout = TimeSpan.FromSeconds(3) });
-        await using var alive = await ClusterWorker.StartAsync(Worker(host));
+        await using var alive = await RankSession.StartAsync(Worker(host));
         // a "frozen" worker: registered, watch stream open, but no heartbeats
         using var channel = GrpcChannel.ForAddress(host.Address);
         var raw = new Coordinator.CoordinatorClient(channel);
@@ -146,9 +146,9 @@ public sealed class CoordinatorTests
     {
         await using var host = await CoordinatorHost.StartAsync(Quick with { WorldSize = 3, LeaseTimeout = TimeSpan.FromSeconds(20) });
         // rank 2 gives up on rank 1 after 1 s; rank 0 waits longer and so hears of it from rank 2's abort
-        var workers = new ClusterWorker[3];
+        var workers = new RankSession[3];
         for (var i = 0; i < 3; i++)
-            workers[i] = await ClusterWorker.StartAsync(Worker(host, i) with
+            workers[i] = await RankSession.StartAsync(Worker(host, i) with
             {
                 Ring = LocalRing.Fast with { PeerTimeout = TimeSpan.FromSeconds(i == 2 ? 1 : 10) },
             });
