@@ -69,11 +69,12 @@ public static class CamCommands
             bool quiet = mode == TrainCamCluster.RunMode.Rank && !cluster.IsRoot(parse);
             if (dataset.Skipped.Count > 0 && !quiet)
                 io.Err.WriteLine($"skipped {dataset.Skipped.Count} bad sample(s):{Environment.NewLine}  " + string.Join(Environment.NewLine + "  ", dataset.Skipped));
-            if (mode == TrainCamCluster.RunMode.LocalWorkers)
-                return await TrainCamCluster.RunLocalAsync(io, parse, cluster, config, parse.GetValue(output)!, ct);
+            if (mode == TrainCamCluster.RunMode.EmbeddedCluster)
+                return await TrainCamCluster.RunEmbeddedAsync(io, parse, cluster, config, dataset, parse.GetValue(output)!,
+                    Devices.Normalize(parse.GetValue(device)!), ct);
             if (mode == TrainCamCluster.RunMode.Rank)
                 return await TrainCamCluster.RunRankAsync(io, parse, cluster, config, dataset, parse.GetValue(output)!, ct);
-            var placement = new TrainingPlacement { Device = Devices.Resolve(parse.GetValue(device)!) };
+            var placement = new TrainingPlacement { Device = Devices.Resolve(parse.GetValue(device)!) };   // fails here when this build has no such GPU
             var result = await Progress.Run(io, "train-cam", (report, ct2) =>
                 CamStage.Train(config, dataset, parse.GetValue(output)!, new TrainingCallbacks(OnStep: r =>
                     report(r.Step, r.MaxSteps, TrainCamCluster.StepText(r))), ct2, placement), ct);

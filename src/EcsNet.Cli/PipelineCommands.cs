@@ -1,8 +1,8 @@
 using System.CommandLine;
+using EcsNet.Cluster.Messages;
 using EcsNet.Core.Nets;
 using EcsNet.Core.Runtime;
 using EcsNet.Core.Stages;
-using EcsNet.Core.Training;
 using EcsNet.Data;
 using Spectre.Console;
 
@@ -23,15 +23,20 @@ public static class PipelineCommands
     private static readonly Option<string?> Force = new("--force") { Description = "Comma-separated stages to recompute even if their outputs are up to date." };
     private static readonly Option<BackboneKind?> Backbone = new("--backbone") { Description = "small, resnet38 or vgg16." };
     private static readonly Option<string?> Weights = new("--weights") { Description = "ImageNet weights file for the trunk." };
-    private static readonly Option<string> Device = new("--device") { Description = "Where the training stages train: cpu, cuda or cuda:N (the CUDA build).", DefaultValueFactory = _ => "cpu" };
+    private static readonly Option<string> Device = new("--device") { Description = "Device of every worker: cpu, cuda or cuda:N (the CUDA build).", DefaultValueFactory = _ => "cpu" };
+    private static readonly Option<int> Workers = new("--workers")
+    {
+        Description = "Worker actors of the embedded cluster (one data-parallel replica each; the global batch is split over them).",
+        DefaultValueFactory = _ => 1,
+    };
 
     private static Command PipelineCommand(CliIo io)
     {
         var voc = new Option<string>("--voc") { Description = "VOC2012 (or VOCdevkit) folder.", Required = true };
         var output = new Option<string>("--out") { Description = "Run folder: one sub-folder per stage with a manifest.", Required = true };
-        var cmd = new Command("pipeline", "Run the whole method stage by stage (CAM → CRF → AffinityNet → random walk → DeepLab); finished stages are reused.")
+        var cmd = new Command("pipeline", "Run the whole method stage by stage (CAM → CRF → AffinityNet → random walk → DeepLab) on an embedded cluster (all roles in this process: the training coordinator, --workers worker actors, the job and sample entities); finished stages are reused.")
         {
-            voc, output, Train, Val, Stages, Force, Backbone, Weights, Device, CamCommands.ConfigOption, CamCommands.SetOption,
+            voc, output, Train, Val, Stages, Force, Backbone, Weights, Workers, Device, CamCommands.ConfigOption, CamCommands.SetOption,
         };
         cmd.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
         {
@@ -48,9 +53,9 @@ public static class PipelineCommands
         var images = new Option<int>("--images") { Description = "Synthetic training images.", DefaultValueFactory = _ => 240 };
         var val = new Option<int>("--val") { Description = "Synthetic validation images.", DefaultValueFactory = _ => 60 };
         var seed = new Option<int>("--seed") { Description = "Seed of the synthetic set.", DefaultValueFactory = _ => 1 };
-        var cmd = new Command("demo", "The embedded default: generate a synthetic VOC-layout set and run the whole pipeline on it with the small CPU trunk.")
+        var cmd = new Command("demo", "The embedded default: generate a synthetic VOC-layout set and run the whole pipeline on it with the small CPU trunk, on an embedded one-process cluster.")
         {
-            output, images, val, seed, Train, Val, Stages, Force, Device, CamCommands.ConfigOption, CamCommands.SetOption,
+            output, images, val, seed, Train, Val, Stages, Force, Workers, Device, CamCommands.ConfigOption, CamCommands.SetOption,
         };
         cmd.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
         {
@@ -82,32 +87,52 @@ public static class PipelineCommands
 
     private static async Task RunPipeline(CliIo io, ParseResult parse, ExperimentConfig config, string voc, string runDir, CancellationToken ct)
     {
-        var pipeline = PipelineStages.Default();
         static string[] List(string? s) => (s ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var only = List(parse.GetValue(Stages));
         var force = List(parse.GetValue(Force));
-        var context = new PipelineContext(config, voc, parse.GetValue(Train)!, parse.GetValue(Val)!, runDir)
+        var known = PipelineStages.Default().Stages.Select(s => s.Name).ToArray();
+        foreach (var name in only.Concat(force))
+            if (!known.Contains(name))
+                throw new BadInputException($"stage '{name}'", $"unknown stage; the stages are {string.Join(", ", known)}");
+        int workers = parse.GetValue(Workers);
+        if (workers is < 1 or > 64)
+            throw new BadInputException("--workers", $"{workers} is outside 1..64");
+        var device = Devices.Normalize(parse.GetValue(Device)!);
+        if (device != "cpu")
+            Devices.Resolve(device);   // fails here, clearly, when this build or machine has no such GPU
+
+        // The run's experiment goes into the run folder, where every node of the cluster reads it.
+        Directory.CreateDirectory(runDir);
+        var experiment = Path.GetFullPath(Path.Combine(runDir, "experiment.json"));
+        ExperimentJson.Write(experiment, config);
+        var spec = new RunSpec
         {
-            Training = new LocalTrainingRunner(new TrainingPlacement { Device = Devices.Resolve(parse.GetValue(Device)!) }),
+            Run = RunId(runDir), ExperimentFile = experiment, VocRoot = Path.GetFullPath(voc), TrainSplit = parse.GetValue(Train)!,
+            ValSplit = parse.GetValue(Val)!, RunDir = Path.GetFullPath(runDir), Workers = workers,
         };
-        var outcomes = await Progress.Run(io, "pipeline", (report, ct2) =>
-            pipeline.Run(context with { Progress = (stage, done, total, text) => report(done, total, $"{stage} {text}") },
-                only, force, o => io.Out.WriteLine($"stage {o.Stage}: {o.Note} ({o.Manifest.Seconds:F0} s)"), ct2), ct);
-        PrintTable(io, outcomes, runDir);
+        spec.Stages.AddRange(only);
+        spec.Force.AddRange(force);
+        await using var cluster = await EmbeddedCluster.StartAsync(workers, device, ct);
+        var status = await cluster.RunAsync(io, "pipeline", spec, ct);
+        PrintTable(io, status.Stages, runDir);
     }
 
-    private static void PrintTable(CliIo io, IReadOnlyList<StageOutcome> outcomes, string runDir)
+    /// <summary>A run id from the run folder's name and the time (unique in one coordinator's lifetime).</summary>
+    internal static string RunId(string runDir) =>
+        $"{Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(runDir)))}-{DateTime.UtcNow:yyyyMMdd-HHmmss-fff}";
+
+    private static void PrintTable(CliIo io, IReadOnlyList<StageSummary> stages, string runDir)
     {
         var table = new Table().Title("stage-by-stage mIoU").AddColumn("stage").AddColumn("what").AddColumn("mIoU %").AddColumn("best bg thr (mIoU %)").AddColumn("time s").AddColumn("status");
-        foreach (var o in outcomes)
+        foreach (var o in stages)
         {
-            var m = o.Manifest.Metrics;
+            var m = o.Metrics;
             string miou = m.TryGetValue("mIoU", out var v) ? (100 * v).ToString("F1") : "-";
             string best = m.TryGetValue("bestThreshold", out var t) && m.TryGetValue("mIoUAtBestThreshold", out var bv) ? $"{t:F2} ({100 * bv:F1})" : "-";
-            table.AddRow(o.Stage, Markup.Escape(o.Title), miou, best, o.Manifest.Seconds.ToString("F0"), Markup.Escape(o.Note));
+            table.AddRow(o.Stage, Markup.Escape(o.Title), miou, best, o.Seconds.ToString("F0"), Markup.Escape(o.Note));
         }
         io.Console.Write(table);
-        var overlayDirs = outcomes.SelectMany(o => new[] { Path.Combine(runDir, o.Stage, "labels", "overlays"), Path.Combine(runDir, o.Stage, "overlays") }).Where(Directory.Exists).ToList();
+        var overlayDirs = stages.SelectMany(o => new[] { Path.Combine(runDir, o.Stage, "labels", "overlays"), Path.Combine(runDir, o.Stage, "overlays") }).Where(Directory.Exists).ToList();
         foreach (var d in overlayDirs)
             io.Console.MarkupLine($"overlays: [bold]{Markup.Escape(d)}[/]");
     }

@@ -11,13 +11,16 @@ public static class Progress
         if (!io.Console.Profile.Capabilities.Interactive)
         {
             int lastPercent = -1;
+            string last = "";
             return await Task.Run(() => work((done, total, text) =>
             {
                 int percent = total == 0 ? 100 : done * 100 / total;
-                if (percent / 10 != lastPercent / 10 || done == total)
+                var line = $"{title}: {done}/{total} {text}";
+                if ((percent / 10 != lastPercent / 10 || done == total) && line != last)
                 {
                     lastPercent = percent;
-                    io.Out.WriteLine($"{title}: {done}/{total} {text}");
+                    last = line;
+                    io.Out.WriteLine(line);
                 }
             }, ct), ct);
         }

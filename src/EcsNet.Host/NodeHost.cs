@@ -1,3 +1,4 @@
+using Akka.Hosting;
 using EcsNet.Cluster.Hosting;
 using EcsNet.Data;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
@@ -20,6 +21,12 @@ public sealed record NodeHostSettings
 
     /// <summary>Further changes to the node options (tests).</summary>
     public Action<EcsNetNodeOptions>? Configure { get; init; }
+
+    /// <summary>Least severe log level written (the embedded cluster of a CLI command keeps to warnings, on stderr).</summary>
+    public LogLevel LogLevel { get; init; } = LogLevel.Information;
+
+    /// <summary>Changes to the training options (workers, devices, timeouts).</summary>
+    public Action<EcsNetTrainingOptions>? ConfigureTraining { get; init; }
 }
 
 /// <summary>
@@ -46,6 +53,10 @@ public static class NodeHost
         }
         builder.WebHost.UseUrls(settings.HealthUrl);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        // logs on stderr (stdout is the command's own output: tables, JSON), at the settings' level whatever the configuration says
+        builder.Logging.ClearProviders();
+        builder.Logging.AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Logging.AddFilter<Microsoft.Extensions.Logging.Console.ConsoleLoggerProvider>(level => level >= settings.LogLevel);
         builder.Services.AddEcsNetCluster(builder.Configuration, options =>
         {
             if (settings.Roles is { } roles) options.Roles = roles.ToArray();
@@ -53,7 +64,17 @@ public static class NodeHost
             if (settings.Hostname is { } host) options.Hostname = host;
             if (settings.Port is { } port) options.Port = port;
             settings.Configure?.Invoke(options);
-        });
+        }, configureAkka: (akka, _) =>
+        {
+            // Akka keeps its own level: at shutdown, after the host's loggers are gone, it prints to stdout at it
+            if (settings.LogLevel >= LogLevel.Warning)
+                akka.ConfigureLoggers(loggers =>
+                {
+                    loggers.LogLevel = Akka.Event.LogLevel.WarningLevel;
+                    loggers.ClearLoggers();
+                    loggers.AddLoggerFactory();
+                });
+        }, configureTraining: settings.ConfigureTraining);
         var app = builder.Build();
         app.MapEcsNetHealthChecks();
         return app;

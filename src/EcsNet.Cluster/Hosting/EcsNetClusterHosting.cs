@@ -29,23 +29,33 @@ public static class EcsNetClusterHosting
     /// <summary>
     /// Binds <see cref="EcsNetNodeOptions"/> from <paramref name="configuration"/> (section
     /// <see cref="EcsNetNodeOptions.Section"/>), applies <paramref name="configure"/>, validates, and adds the
-    /// actor system (<see cref="WithEcsNetNode"/>), health checks, the options and an <see cref="IImageJobRunner"/>
-    /// that runs jobs on the cluster. <paramref name="configureAkka"/> adds to the actor system after the EcsNet steps
-    /// (the training actors of a worker or coordinator node, test settings).
+    /// actor system (<see cref="WithEcsNetNode"/>, then the training actors: <see cref="EcsNetTrainingHosting.WithEcsNetTraining"/>
+    /// with <see cref="EcsNetTrainingOptions"/> from section <see cref="EcsNetTrainingOptions.Section"/>), health checks,
+    /// the options and an <see cref="IImageJobRunner"/> that runs jobs on the cluster. <paramref name="configureAkka"/>
+    /// adds to the actor system after the EcsNet steps (test settings).
     /// </summary>
     public static IServiceCollection AddEcsNetCluster(this IServiceCollection services, IConfiguration configuration,
-        Action<EcsNetNodeOptions>? configure = null, Action<AkkaConfigurationBuilder, IServiceProvider>? configureAkka = null)
+        Action<EcsNetNodeOptions>? configure = null, Action<AkkaConfigurationBuilder, IServiceProvider>? configureAkka = null,
+        Action<EcsNetTrainingOptions>? configureTraining = null)
     {
         var options = new EcsNetNodeOptions();
         configuration.GetSection(EcsNetNodeOptions.Section).Bind(options);
         configure?.Invoke(options);
         options.Validate();
         services.AddSingleton(options);
+        var training = new EcsNetTrainingOptions();
+        configuration.GetSection(EcsNetTrainingOptions.Section).Bind(training);
+        configureTraining?.Invoke(training);
+        training.Validate();
+        services.AddSingleton(training);
+        if (options.Has(ClusterRoles.Worker))
+            services.AddSingleton<INodeShutdownTask, WorkerDrainTask>();
         services.AddHealthChecks();
         services.AddSingleton<IImageJobRunner>(sp => new ShardedImageJobRunner(sp.GetRequiredService<ActorSystem>(), options.RunnerSettings()));
         services.AddAkka(options.SystemName, (akka, sp) =>
         {
             akka.WithEcsNetNode(options, sp);
+            akka.WithEcsNetTraining(options, training);
             configureAkka?.Invoke(akka, sp);
         });
         return services;
@@ -70,7 +80,10 @@ public static class EcsNetClusterHosting
             loggers.LogLevel = LogLevel.InfoLevel;
             loggers.ClearLoggers();
             loggers.AddLoggerFactory();
-        });
+        })
+        // the standard-out logger that Akka uses before the logger above starts and after it stops: warnings only,
+        // so a command's stdout (tables, JSON) stays its own
+        .AddHocon("akka.stdout-loglevel = WARNING", HoconAddMode.Prepend);
 
     /// <summary>Listens on <see cref="EcsNetNodeOptions.Hostname"/>:<see cref="EcsNetNodeOptions.Port"/>.</summary>
     public static AkkaConfigurationBuilder WithEcsNetRemoting(this AkkaConfigurationBuilder akka, EcsNetNodeOptions options) =>

@@ -27,7 +27,7 @@ public sealed class ClusterMessageSerializer : SerializerWithStringManifest
     public const string Name = "ecsnet-proto";
 
     /// <summary>Every .proto file under protos/cluster; a new file's descriptor is added here.</summary>
-    public static readonly IReadOnlyList<FileDescriptor> Files = new[] { JobsReflection.Descriptor };
+    public static readonly IReadOnlyList<FileDescriptor> Files = new[] { JobsReflection.Descriptor, TrainingReflection.Descriptor };
 
     private static readonly Dictionary<string, MessageParser> Parsers =
         Files.SelectMany(f => f.MessageTypes).ToDictionary(m => m.FullName, m => m.Parser, StringComparer.Ordinal);

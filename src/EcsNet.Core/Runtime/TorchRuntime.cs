@@ -24,6 +24,13 @@ public static partial class TorchRuntime
         setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
     }
 
+    /// <summary>
+    /// Held while a model is seeded and built from torch's global generator (its initial weights): several workers
+    /// in one process (the embedded cluster) would otherwise interleave their draws, and a worker's replica would not
+    /// start from the weights a single process starts from.
+    /// </summary>
+    public static readonly Lock GlobalGenerator = new();
+
     [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8)]
     private static partial int setenv(string name, string value, int overwrite);
 }

@@ -7,7 +7,6 @@ using EcsNet.Labels.Crf;
 using EcsNet.Labels.Jobs;
 using EcsNet.Labels.Propagation;
 using EcsNet.Labels.Samples;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace EcsNet.Core.Stages;
@@ -104,8 +103,7 @@ public sealed class AffinityStage : IPipelineStage
         };
         using var source = placement.Sources.Open(spec);
         int seed = config.CamTraining.Seed;
-        torch.manual_seed(seed);
-        using var net = CreateNet(config);
+        using var net = CamStage.Seeded(seed, () => CreateNet(config));
         if (config.Weights is not null)
             PretrainedWeights.Load(net.Backbone, config.Weights);
         else if (config.AffinityTrunkFromCam && camRun is not null)

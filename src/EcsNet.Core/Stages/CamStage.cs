@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using EcsNet.Core.Inference;
 using EcsNet.Core.Nets;
+using EcsNet.Core.Runtime;
 using EcsNet.Core.Training;
 using EcsNet.Core.Weights;
 using EcsNet.Data;
@@ -90,13 +91,25 @@ public sealed class CamStage : IPipelineStage
         var configPath = Path.Combine(runDir, ConfigFileName);
         if (placement.IsRoot)
             File.WriteAllText(configPath, JsonSerializer.Serialize(config, ConfigJson.Options));
-        torch.manual_seed(config.CamTraining.Seed);
-        using var model = CreateModel(config);
+        using var model = Seeded(config.CamTraining.Seed, () => CreateModel(config));
         bool pretrained = config.Weights is not null;
         if (pretrained)
             PretrainedWeights.Load(model.Trunk, config.Weights!);
         using var task = new CamTrainingTask(model, config.CamTraining, pretrained, placement.Device);
         return TrainingLoop.Run(task, source, runDir, placement.Group, callbacks, ct);
+    }
+
+    /// <summary>
+    /// A network built with torch's global generator seeded first: the same initial weights in every process, and
+    /// in every worker of one process (<see cref="TorchRuntime.GlobalGenerator"/>).
+    /// </summary>
+    public static T Seeded<T>(int seed, Func<T> create)
+    {
+        lock (TorchRuntime.GlobalGenerator)
+        {
+            torch.manual_seed(seed);
+            return create();
+        }
     }
 
     /// <summary>Reads the experiment a run was trained with.</summary>

@@ -16,7 +16,7 @@ public sealed record PipelineContext(ExperimentConfig Config, string VocRoot, st
     /// <summary>Trains the cam, aff and seg stages: in this process by default (alone, on the CPU), or on a cluster's workers.</summary>
     public ITrainingRunner Training { get; init; } = LocalTrainingRunner.Default;
 
-    /// <summary>The run's experiment as a file (<see cref="EcsNet.Core.Stages.ExperimentFile"/>), which training jobs carry; the pipeline writes it when it starts.</summary>
+    /// <summary>The run's experiment as a file (<see cref="ExperimentJson"/>), which training jobs carry; the pipeline writes it when it starts.</summary>
     public string ExperimentFile => Path.Combine(RunDir, "experiment.json");
 
     /// <summary>A training job of <paramref name="stage"/> on the train split, in <paramref name="runDir"/>.</summary>
@@ -81,7 +81,7 @@ public sealed class Pipeline
             if (stages.All(s => s.Name != name))
                 throw new BadInputException($"stage '{name}'", $"unknown stage; the stages are {string.Join(", ", stages.Select(s => s.Name))}");
         Directory.CreateDirectory(context.RunDir);
-        EcsNet.Core.Stages.ExperimentFile.Write(context.ExperimentFile, context.Config);
+        ExperimentJson.Write(context.ExperimentFile, context.Config);
         var dataHash = DataFingerprint(context);
         var outcomes = new List<StageOutcome>();
         var manifests = new Dictionary<string, StageManifest>();

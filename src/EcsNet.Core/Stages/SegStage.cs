@@ -126,8 +126,7 @@ public sealed class SegStage : IPipelineStage
         Directory.CreateDirectory(runDir);
         if (placement.IsRoot)
             File.WriteAllText(Path.Combine(runDir, ConfigFileName), JsonSerializer.Serialize(config, ConfigJson.Options));
-        torch.manual_seed(seg.Seed);
-        using var model = CreateModel(config);
+        using var model = CamStage.Seeded(seg.Seed, () => CreateModel(config));
         var weights = camRun is null ? seg.WeightsFor(config) : null;
         if (camRun is not null)
             CopyCamTrunk(model, camRun);

@@ -8,7 +8,7 @@ public static class StageTraining
 {
     public static TrainingResult Run(TrainingJob job, TrainingPlacement placement, TrainingCallbacks? callbacks, CancellationToken ct)
     {
-        var config = ExperimentFile.Read(job.ExperimentFile);
+        var config = ExperimentJson.Read(job.ExperimentFile);
         var dataset = VocDataset.Open(job.VocRoot, job.Split, job.Voc);
         return job.Stage switch
         {

@@ -88,14 +88,14 @@ public static class TrainingLoop
                             break;
                         }
                         var clock = Stopwatch.StartNew();
-                        var (terms, lr, changeAfterStep) = Step(plan, lookahead, maxSteps);
+                        var (terms, lr, changeAfterStep, stopAsked) = Step(plan, lookahead, maxSteps);
                         step++;
                         stepsThisRun++;
                         lastTerms = Named(terms);
                         Record(plan.Epoch(step - 1), lr, terms);
                         callbacks?.OnStep?.Invoke(new StepReport(task.Name, step, maxSteps, plan.Epoch(step - 1), lr, lastTerms,
                             group?.Generation ?? 0, sync?.Rank ?? 0, sync?.WorldSize ?? 1, clock.Elapsed.TotalSeconds));
-                        bool stopNow = o.StopAfterSteps > 0 && stepsThisRun >= o.StopAfterSteps;
+                        bool stopNow = (o.StopAfterSteps > 0 && stepsThisRun >= o.StopAfterSteps) || stopAsked;
                         if (TrainingRecorder.CheckpointDue(step, maxSteps, o.CheckpointEvery, stopNow))
                             lastCheckpoint = IsRoot ? Checkpoints.Save(runDir, step, o.Seed, task.Model, task.Optimizer) : Checkpoints.PathOf(runDir, step);
                         stopped = stopNow;
@@ -103,6 +103,9 @@ public static class TrainingLoop
                         {
                             if (group!.LeaveRequested)
                             {
+                                // a root that leaves (scale-down, a node shutting down) leaves a checkpoint behind
+                                if (IsRoot && lastCheckpoint != Checkpoints.PathOf(runDir, step))
+                                    lastCheckpoint = Checkpoints.Save(runDir, step, o.Seed, task.Model, task.Optimizer);
                                 group.Leave();
                                 left = true;
                                 break;
@@ -123,8 +126,8 @@ public static class TrainingLoop
             return new TrainingResult(task.Name, step, maxSteps, lastCheckpoint, step >= maxSteps, left, lastTerms, generations);
         }
 
-        /// <summary>One step; returns the global batch's terms, the logged rate and whether the generation ends after it.</summary>
-        private (double[] Terms, double Lr, bool Change) Step(StepPlan plan, StepPlan lookahead, int maxSteps)
+        /// <summary>One step; returns the global batch's terms, the logged rate, whether the generation ends after it and whether training stops after it.</summary>
+        private (double[] Terms, double Lr, bool Change, bool Stop) Step(StepPlan plan, StepPlan lookahead, int maxSteps)
         {
             var shard = sync is null ? new BatchShard(0, o.BatchSize, o.BatchSize) : BatchShard.Of(o.BatchSize, sync.Rank, sync.WorldSize);
             double lr = task.SetLearningRate(step, maxSteps);
@@ -137,18 +140,20 @@ public static class TrainingLoop
             var (loss, terms) = task.Loss(step, samples, shard, sync);
             if (terms.Length != task.Terms.Count)
                 throw new InvalidOperationException($"{task.Name}: the loss returned {terms.Length} terms, the task names {task.Terms.Count}");
-            bool change = false;
+            bool change = false, stop = callbacks?.StopRequested?.Invoke() ?? false;
             if (sync is not null)
             {
-                // one small all-reduce: the global batch's terms (so every rank sees a divergence at once) and
-                // whether any member knows the generation must end after this step
-                var control = new double[terms.Length + 1];
+                // one small all-reduce: the global batch's terms (so every rank sees a divergence at once), whether
+                // any member knows the generation must end after this step, and whether any member was asked to stop
+                var control = new double[terms.Length + 2];
                 terms.CopyTo(control, 0);
-                control[^1] = group!.ChangePending ? 1 : 0;
+                control[^2] = group!.ChangePending ? 1 : 0;
+                control[^1] = stop ? 1 : 0;
                 sync.SumAcrossRanks(control);
                 for (int i = 0; i < terms.Length; i++)
                     terms[i] = control[i] / sync.WorldSize;
-                change = control[^1] > 0;
+                change = control[^2] > 0;
+                stop = control[^1] > 0;
             }
             if (!double.IsFinite(terms[0]))
                 throw new TrainingDivergedException(task.Name, step, lastCheckpoint, Named(terms));
@@ -157,7 +162,7 @@ public static class TrainingLoop
             else
                 sync.Backward(loss);
             task.Optimizer.step();
-            return (terms, lr, change);
+            return (terms, lr, change, stop);
         }
 
         private SampleRequest[] Requests(StepPlan plan, int s, BatchShard shard)

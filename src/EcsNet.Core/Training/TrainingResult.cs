@@ -22,8 +22,14 @@ public sealed record GenerationChange(long Generation, int Rank, int WorldSize, 
     public bool Redone => AbandonedStep is { } s && s == ResumedStep;
 }
 
-/// <summary>What the loop reports while it runs (each on the training thread).</summary>
-public sealed record TrainingCallbacks(Action<StepReport>? OnStep = null, Action<GenerationChange>? OnGeneration = null);
+/// <summary>What the loop reports while it runs (each on the training thread), and how it is asked to stop.</summary>
+/// <param name="StopRequested">
+/// Polled once per step: true asks for a graceful stop — every member finishes the step in progress, the root
+/// writes a checkpoint, and training returns not completed (it resumes from that checkpoint). In a group, one
+/// member asking is enough: the request travels in the step's control all-reduce.
+/// </param>
+public sealed record TrainingCallbacks(Action<StepReport>? OnStep = null, Action<GenerationChange>? OnGeneration = null,
+    Func<bool>? StopRequested = null);
 
 /// <summary>Where a finished, stopped or departed run left its weights.</summary>
 /// <param name="Left">This rank left the group before the end (scale-down); the others went on.</param>

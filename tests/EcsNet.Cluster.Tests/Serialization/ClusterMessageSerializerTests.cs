@@ -48,8 +48,9 @@ public sealed class ClusterMessageSerializerTests : Akka.TestKit.Xunit2.TestKit
     public void EveryMessageRoundTripsUnderItsDescriptorName()
     {
         var serializer = new ClusterMessageSerializer((ExtendedActorSystem)Sys);
-        Assert.Equal(ClusterMessageSerializer.BoundTypes.OrderBy(t => t.Name), Samples.Select(s => s.GetType()).OrderBy(t => t.Name));
-        foreach (var message in Samples)
+        var samples = Samples.Concat(TrainingMessageSamples.All).ToArray();
+        Assert.Equal(ClusterMessageSerializer.BoundTypes.OrderBy(t => t.Name), samples.Select(s => s.GetType()).OrderBy(t => t.Name));
+        foreach (var message in samples)
         {
             var manifest = serializer.Manifest(message);
             Assert.Equal(message.Descriptor.FullName, manifest);

@@ -3,8 +3,8 @@ using EcsNet.Data;
 
 namespace EcsNet.Core.Stages;
 
-/// <summary>An experiment on disk: the JSON form of <see cref="ExperimentConfig"/> that runs and training jobs carry.</summary>
-public static class ExperimentFile
+/// <summary>The experiment on disk: the JSON form of <see cref="ExperimentConfig"/> that runs and training jobs carry.</summary>
+public static class ExperimentJson
 {
     public static void Write(string path, ExperimentConfig config) =>
         AtomicFile.WriteAllBytes(path, System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(config, ConfigJson.Options)));
