@@ -105,6 +105,7 @@ public static class EcsNetClusterHosting
         {
             Roles = options.EffectiveRoles.ToArray(),
             SeedNodes = options.Seeds,
+            AppVersion = options.AppVersion ?? SoftwareVersion,
             SplitBrainResolver = new KeepMajorityOption(),
             FailureDetector = new PhiAccrualFailureDetectorOptions
             {
@@ -227,6 +228,9 @@ public static class EcsNetClusterHosting
     /// <summary>What a <see cref="ShardedImageJobRunner"/> on this node uses.</summary>
     public static ShardedJobRunnerSettings RunnerSettings(this EcsNetNodeOptions options) =>
         new(options.MaxJobsInFlight, options.JobMaxTries, options.JobAcceptTimeout, options.JobTimeout, options.PreprocessNodeWaitTimeout);
+
+    /// <summary>The EcsNet.Cluster assembly's version as major.minor.build (Akka's AppVersion takes three parts).</summary>
+    public static string SoftwareVersion => typeof(EcsNetClusterHosting).Assembly.GetName().Version?.ToString(3) ?? "1.0.0";
 
     private static string Ms(TimeSpan t) => ((long)t.TotalMilliseconds).ToString(CultureInfo.InvariantCulture) + "ms";
 }

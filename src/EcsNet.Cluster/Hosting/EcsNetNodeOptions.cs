@@ -39,6 +39,12 @@ public sealed class EcsNetNodeOptions
     /// code calls <c>Cluster.JoinAsync</c> (tests that join nodes on port 0).</summary>
     public bool JoinSelfWithoutSeeds { get; set; } = true;
 
+    /// <summary>Version of the software this node runs; during a rolling update new shards go to the nodes of the
+    /// newest version (Akka.NET docs, "Cluster Sharding", app-version). Null: the EcsNet.Cluster assembly's version,
+    /// the same for every EcsNet process whatever executable hosts it (Akka's own default is the entry assembly's
+    /// version, which differs between ecsnet, ecsnet-host and a test host, and would send every shard to one of them).</summary>
+    public string? AppVersion { get; set; }
+
     /// <summary>A node that has not joined any seed after this gives up and stops (its host then exits with an
     /// error) instead of waiting forever; zero: keep trying.</summary>
     public TimeSpan SeedJoinTimeout { get; set; } = TimeSpan.FromMinutes(2);

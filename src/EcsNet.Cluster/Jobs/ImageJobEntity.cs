@@ -28,6 +28,7 @@ public sealed class ImageJobEntity : ReceiveActor
     private readonly ILoggingAdapter log = Context.GetLogger();
     private readonly List<Run> queued = new();
     private Run? running;
+    private CancellationTokenSource? notStarted;
     private IActorRef? worker;
     private bool stopping;
 
@@ -44,6 +45,9 @@ public sealed class ImageJobEntity : ReceiveActor
         Receive<FinishAndStop>(_ =>
         {
             stopping = true;
+            // a job still waiting for a worker thread is given back (answered interrupted, sent elsewhere);
+            // one that has started runs to the end
+            notStarted?.Cancel();
             if (running is null)
                 Context.Stop(Self);
         });
@@ -95,16 +99,22 @@ public sealed class ImageJobEntity : ReceiveActor
         Context.SetReceiveTimeout(null);
         worker ??= Context.ActorOf(JobWorker.PropsFor(settings.Dispatcher), "worker");
         running = run;
-        worker.Tell(new JobWorker.Run(run.Job));
+        notStarted = new CancellationTokenSource();
+        worker.Tell(new JobWorker.Run(run.Job, notStarted.Token));
     }
 
     private void Finished(JobWorker.Finished finished)
     {
         if (running is null)
             return;
+        notStarted?.Dispose();
+        notStarted = null;
         foreach (var waiter in running.Waiters)
         {
-            if (finished.Error is null)
+            if (finished.Error is OperationCanceledException)
+                Fail(waiter.ReplyTo, imageId, waiter.Attempt, JobFailed.Types.Reason.Interrupted,
+                    $"image {imageId}: its entity on {node} is handing off its shard; the job had not started");
+            else if (finished.Error is null)
                 waiter.ReplyTo.Tell(new JobDone
                 {
                     ImageId = imageId, Attempt = waiter.Attempt, Node = node, OutputPath = finished.Result!.OutputPath,
@@ -115,7 +125,7 @@ public sealed class ImageJobEntity : ReceiveActor
                     finished.Error is BadInputException ? JobFailed.Types.Reason.BadInput : JobFailed.Types.Reason.Error,
                     finished.Error is BadInputException ? finished.Error.Message : $"{finished.Error.GetType().Name}: {finished.Error.Message}");
         }
-        if (finished.Error is not null and not BadInputException)
+        if (finished.Error is not null and not (BadInputException or OperationCanceledException))
             log.Warning("image {0}: {1} failed on {2}: {3}", imageId, running.Job.GetType().Name, node, finished.Error);
         running = null;
         if (!stopping && queued.Count > 0)
@@ -136,6 +146,7 @@ public sealed class ImageJobEntity : ReceiveActor
     protected override void PostStop()
     {
         // Whoever still waits learns at once that this run is gone, instead of waiting for a timeout.
+        notStarted?.Cancel();
         foreach (var run in queued.Prepend(running).OfType<Run>())
             foreach (var w in run.Waiters)
                 Fail(w.ReplyTo, imageId, w.Attempt, JobFailed.Types.Reason.Interrupted, $"image {imageId}: its entity on {node} stopped before the job finished");
@@ -181,7 +192,8 @@ internal sealed class JobWorker : ReceiveActor
             Exception? error = null;
             try
             {
-                result = run.Job.Run();
+                // the token is only looked at before the job starts (jobs check it first thing)
+                result = run.Job.Run(run.NotStarted);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -193,7 +205,8 @@ internal sealed class JobWorker : ReceiveActor
 
     public static Props PropsFor(string dispatcher) => Props.Create(() => new JobWorker()).WithDispatcher(dispatcher);
 
-    public sealed record Run(IImageJob Job);
+    /// <param name="NotStarted">Cancelled when the job is no longer wanted, if it has not started yet.</param>
+    public sealed record Run(IImageJob Job, CancellationToken NotStarted);
 
     public sealed record Finished(ImageJobResult? Result, Exception? Error);
 }

@@ -14,10 +14,14 @@ namespace EcsNet.Cluster.Jobs;
 /// </summary>
 internal sealed class JobBatch : ReceiveActor, IWithTimers
 {
-    /// <summary>After a node is removed, wait this long before sending its jobs again, so that the local shard
-    /// region has seen the node's region terminate and buffers the job until the shard has a new home (instead of
-    /// sending it to the dead node).</summary>
-    private static readonly TimeSpan ResendAfterNodeLoss = TimeSpan.FromSeconds(1);
+    /// <summary>
+    /// After a node is removed, its jobs are sent again once the shard coordinator has moved the node's shards:
+    /// it keeps them on the removed node for the down-removal margin (Akka.NET docs, "Split Brain Resolver"), and a
+    /// job sent before then can be routed to the dead node and lost. This much on top of the margin.
+    /// </summary>
+    private static readonly TimeSpan ResendSlack = TimeSpan.FromSeconds(2);
+
+    private TimeSpan resendAfterNodeLoss;
 
     private readonly IReadOnlyList<IImageJob> jobs;
     private readonly IReadOnlyDictionary<string, IActorRef> regions;
@@ -63,6 +67,7 @@ internal sealed class JobBatch : ReceiveActor, IWithTimers
 
     protected override void PreStart()
     {
+        resendAfterNodeLoss = Akka.Cluster.Cluster.Get(Context.System).DowningProvider.DownRemovalMargin + ResendSlack;
         Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsSnapshot,
             typeof(ClusterEvent.MemberRemoved));
         Timers.StartPeriodicTimer("deadlines", Tick.Instance, TimeSpan.FromSeconds(1));
@@ -160,9 +165,9 @@ internal sealed class JobBatch : ReceiveActor, IWithTimers
                     $"its node was removed from the cluster while it had the job ({m.PreviousStatus}), {slot.Tries} times; gave up"));
                 return;
             }
-            // wait out the removal before sending again; a stale reply of this send is ignored meanwhile
+            // wait out the removal margin before sending again; a stale reply of this send is ignored meanwhile
             slot.Deadline = DateTime.MaxValue;
-            Timers.StartSingleTimer($"resend-{i}", new Resend(i, slot.Attempt, $"its node {address} was removed from the cluster"), ResendAfterNodeLoss);
+            Timers.StartSingleTimer($"resend-{i}", new Resend(i, slot.Attempt, $"its node {address} was removed from the cluster"), resendAfterNodeLoss);
         }
     }
 

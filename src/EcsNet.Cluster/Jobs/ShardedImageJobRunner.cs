@@ -62,17 +62,17 @@ public sealed class ShardedImageJobRunner : IImageJobRunner
         foreach (var name in jobs.Select(JobRegions.For).Distinct())
             regions[name] = name switch
             {
-                JobRegions.CrfLabels => await registry.GetAsync<CrfLabelRegion>(cancellationToken),
-                JobRegions.AffinityMaps => await registry.GetAsync<AffinityMapsRegion>(cancellationToken),
-                _ => await registry.GetAsync<PropagationRegion>(cancellationToken),
+                JobRegions.CrfLabels => await registry.GetAsync<CrfLabelRegion>(cancellationToken).ConfigureAwait(false),
+                JobRegions.AffinityMaps => await registry.GetAsync<AffinityMapsRegion>(cancellationToken).ConfigureAwait(false),
+                _ => await registry.GetAsync<PropagationRegion>(cancellationToken).ConfigureAwait(false),
             };
-        await WaitForPreprocessNode(cancellationToken);
+        await WaitForPreprocessNode(cancellationToken).ConfigureAwait(false);
 
         var done = new TaskCompletionSource<IReadOnlyList<ImageJobResult>>(TaskCreationOptions.RunContinuationsAsynchronously);
         var batch = system.ActorOf(Props.Create(() => new JobBatch(jobs, regions, settings, progress, done)),
             $"image-jobs-{Interlocked.Increment(ref runs)}");
         using (cancellationToken.Register(() => batch.Tell(JobBatch.Cancel.Instance)))
-            return await done.Task;
+            return await done.Task.ConfigureAwait(false);
     }
 
     private async Task WaitForPreprocessNode(CancellationToken cancellationToken)
@@ -89,7 +89,7 @@ public sealed class ShardedImageJobRunner : IImageJobRunner
                     $"(members: {(members.Length == 0 ? "none; this node has not joined" : members)}); start one with " +
                     $"`ecsnet node --roles {ClusterRoles.Preprocess} --seed {cluster.SelfAddress}`");
             }
-            await Task.Delay(200, cancellationToken);
+            await Task.Delay(200, cancellationToken).ConfigureAwait(false);
         }
     }
 }

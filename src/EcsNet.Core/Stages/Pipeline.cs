@@ -34,7 +34,15 @@ public sealed record PipelineContext(ExperimentConfig Config, string VocRoot, st
 
     /// <summary>Runs jobs through <see cref="Jobs"/> from a stage's (synchronous) body, reporting progress under <paramref name="stage"/>.</summary>
     public IReadOnlyList<ImageJobResult> RunJobs(string stage, IReadOnlyList<IImageJob> jobs, CancellationToken ct) =>
-        Jobs.RunAsync(jobs, (done, total, _) => Progress?.Invoke(stage, done, total, ""), ct).GetAwaiter().GetResult();
+        StartJobs(jobs, (done, total, _) => Progress?.Invoke(stage, done, total, ""), ct).GetAwaiter().GetResult();
+
+    /// <summary>
+    /// Starts jobs through <see cref="Jobs"/> on the thread pool, so that a stage may wait for them synchronously
+    /// even where the caller has a synchronization context (a UI, a test framework) that a runner's awaits would
+    /// otherwise need, and block.
+    /// </summary>
+    public Task<IReadOnlyList<ImageJobResult>> StartJobs(IReadOnlyList<IImageJob> jobs, ImageJobProgress? progress, CancellationToken ct) =>
+        Task.Run(() => Jobs.RunAsync(jobs, progress, ct), ct);
 }
 
 /// <summary>What a stage measured (mIoU where a mask is available, image counts, times).</summary>

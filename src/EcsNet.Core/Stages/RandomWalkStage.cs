@@ -85,7 +85,7 @@ public sealed class RandomWalkStage : IPipelineStage
                         Path.Combine(outDir, sample.Id + ".png"), config.RandomWalk));
                 }
                 walking?.GetAwaiter().GetResult();
-                walking = context.Jobs.RunAsync(jobs, Finished, ct);
+                walking = context.StartJobs(jobs, Finished, ct);
             }
             walking?.GetAwaiter().GetResult();
         }

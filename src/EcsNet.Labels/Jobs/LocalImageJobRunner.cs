@@ -36,7 +36,7 @@ public sealed class LocalImageJobRunner : IImageJobRunner
             results[i] = result;
             progress?.Invoke(Interlocked.Increment(ref done), jobs.Count, result);
             return ValueTask.CompletedTask;
-        });
+        }).ConfigureAwait(false);
         return results;
     }
 

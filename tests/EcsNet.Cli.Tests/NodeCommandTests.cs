@@ -1,0 +1,95 @@
+using System.Net;
+using System.Net.Sockets;
+using EcsNet.Testing;
+
+namespace EcsNet.Cli.Tests;
+
+/// <summary>`ecsnet node`: options, errors, and a node run in process until cancelled.</summary>
+[Collection(CliCollection.Name)]
+public sealed class NodeCommandTests
+{
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    [Fact]
+    public async Task HelpNamesTheOptionsAndSaysWhatTheRolesCarry()
+    {
+        var r = await Ecsnet.Run("node", "--help");
+        Assert.Equal(0, r.Exit);
+        foreach (var option in new[] { "--roles", "--seed", "--hostname", "--port", "--config", "--health-url" })
+            Assert.Contains(option, r.Out);
+        Assert.Contains("worker and coordinator carry only their name for now", r.Out.ReplaceLineEndings(" ").Replace("  ", " "));
+    }
+
+    [Theory]
+    [InlineData("--roles", new[] { "--roles", "trainer" })]
+    [InlineData("--seed", new[] { "--seed", "10.0.0.5:4053" })]
+    [InlineData("--seed", new[] { "--seed", "akka.tcp://other@127.0.0.1:4053" })]
+    [InlineData("--port", new[] { "--port", "70000" })]
+    [InlineData("--health-url", new[] { "--health-url", "ftp://x" })]
+    public async Task BadOptionsGiveOneLineNamingTheOptionAndExit2(string named, string[] args)
+    {
+        var r = await Ecsnet.Run(new[] { "node" }.Concat(args).ToArray());
+        Assert.Equal(EcsNetCli.ExitBadInput, r.Exit);
+        Assert.StartsWith("error: " + named, r.Err.Trim());
+        Assert.Single(r.Err.Trim().Split('\n'));
+    }
+
+    [Fact]
+    public async Task AMissingOrBadSettingsFileIsNamed()
+    {
+        using var dir = new TempDir();
+        var missing = await Ecsnet.Run("node", "--config", dir.File("none.json"));
+        Assert.Equal(EcsNetCli.ExitBadInput, missing.Exit);
+        Assert.Contains("none.json: node settings file not found", missing.Err);
+
+        File.WriteAllText(dir.File("bad.json"), """{ "EcsNet": { "Node": { "JobMaxTries": 0 } } }""");
+        var bad = await Ecsnet.Run("node", "--config", dir.File("bad.json"));
+        Assert.Equal(EcsNetCli.ExitBadInput, bad.Exit);
+        Assert.Contains("EcsNet:Node:JobMaxTries: must be ≥ 1", bad.Err);
+    }
+
+    [Fact]
+    public async Task ANodeRunsUntilCancelledServesHealthAndLeaves()
+    {
+        using var dir = new TempDir();
+        int port = FreePort();
+        File.WriteAllText(dir.File("node.json"), $$"""{ "EcsNet": { "Node": { "Port": {{port}}, "JobSlots": 1 } } }""");
+        var output = new StringWriter();
+        var error = new StringWriter();
+        using var cancel = new CancellationTokenSource();
+        var run = EcsNetCli.RunAsync(new[] { "node", "--roles", "preprocess", "--config", dir.File("node.json") }, CliIo.ToWriters(output, error), cancel.Token);
+        string Out() { lock (output) return output.ToString(); }
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!Out().Contains("is up in the cluster") && !run.IsCompleted && DateTime.UtcNow < deadline)
+            await Task.Delay(100);
+        Assert.Contains($"{NodeCommand.StartedPrefix}akka.tcp://ecsnet@127.0.0.1:{port} roles preprocess", Out());
+        var ready = Out().Split(' ', '\n').First(w => w.EndsWith("/healthz/ready", StringComparison.Ordinal)).Trim();
+        using (var http = new HttpClient())
+        {
+            var response = await http.GetAsync(ready);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("Healthy", await response.Content.ReadAsStringAsync());
+            var live = await http.GetAsync(ready.Replace("/ready", "/live"));
+            Assert.Equal(HttpStatusCode.OK, live.StatusCode);
+        }
+        cancel.Cancel();
+        Assert.Equal(0, await run.WaitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Contains($"node akka.tcp://ecsnet@127.0.0.1:{port} left the cluster", Out());
+    }
+
+    [Fact]
+    public async Task ANodeWhoseSeedNeverAnswersGivesUpNamingIt()
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("node.json"), """{ "EcsNet": { "Node": { "SeedJoinTimeout": "00:00:03" } } }""");
+        var seed = $"akka.tcp://ecsnet@127.0.0.1:{FreePort()}";
+        var r = await Ecsnet.Run("node", "--roles", "worker", "--seed", seed, "--config", dir.File("node.json")).WaitAsync(TimeSpan.FromSeconds(90));
+        Assert.Equal(EcsNetCli.ExitBadInput, r.Exit);
+        Assert.Contains($"error: --seed: could not join {seed}", r.Err);
+    }
+}

@@ -1,0 +1,130 @@
+using EcsNet.Core.Stages;
+using EcsNet.Labels.Jobs;
+
+namespace EcsNet.Cluster.Tests.Jobs;
+
+/// <summary>
+/// `ecsnet node --roles preprocess` child processes on 127.0.0.1 joined to a node in this process (the seed), as
+/// separate machines would be: jobs cross process boundaries (the protobuf serializer), a SIGKILLed process is
+/// noticed by the failure detector and its jobs run elsewhere, and a preprocess process never loads LibTorch.
+/// </summary>
+[Collection(NodeProcessCollection.Name)]
+public sealed class NodeProcessTests(ITestOutputHelper output)
+{
+    private static async Task<InProcessNode> Seed(ITestOutputHelper output, params string[] roles)
+    {
+        var seed = await InProcessNode.StartAsync(output, roles);
+        await seed.Cluster.JoinAsync(seed.Address);
+        return seed;
+    }
+
+    private static async Task WaitForMembers(InProcessNode seed, int count)
+    {
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        while (seed.Cluster.State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up) < count)
+            await Task.Delay(200, limit.Token);
+        await seed.WaitForJobRegionsAsync(count - (seed.Options.Has(ClusterRoles.Preprocess) ? 0 : 1));
+    }
+
+    [Fact]
+    public async Task CrfLabelsAreWrittenOnceAndTheSameWhenAPreprocessProcessIsKilledMidStage()
+    {
+        using var data = JobData.Create(24, size: 160);
+        var local = data.Context(LocalImageJobRunner.Default, Path.Combine(data.Root, "local"));
+        CopyCams(data, local);
+        new CrfStage().Run(local, CancellationToken.None);
+
+        await using var seed = await Seed(output, ClusterRoles.Coordinator, ClusterRoles.Preprocess);
+        // one job thread per process: three processes share this machine's cores with the test
+        var settings = Path.Combine(data.Root, "node.json");
+        File.WriteAllText(settings, """{ "EcsNet": { "Node": { "JobSlots": 1 } } }""");
+        using var first = await NodeProcess.StartAsync("--roles", "preprocess", "--seed", seed.Address.ToString(), "--config", settings);
+        using var second = await NodeProcess.StartAsync("--roles", "preprocess", "--seed", seed.Address.ToString(), "--config", settings);
+        await WaitForMembers(seed, 3);
+
+        // the first child process to finish a job is killed at once, with the rest of its jobs still on it
+        var children = new[] { first, second };
+        NodeProcess? victim = null;
+        var killedAt = DateTime.MinValue;
+        var recorded = new RecordingRunner(new OnFirstResult(seed.Runner, node => children.Any(c => c.Address == node), node =>
+        {
+            victim = children.Single(c => c.Address == node);
+            victim.Kill();
+            killedAt = DateTime.UtcNow;
+            output.WriteLine($"{killedAt:HH:mm:ss.fff} killed {node} (pid {victim.Pid}) with SIGKILL after its first job");
+        }));
+        var cluster = data.Context(recorded);
+        await Task.Run(() => new CrfStage().Run(cluster, CancellationToken.None)).WaitAsync(TimeSpan.FromMinutes(4));
+
+        foreach (var child in children)
+            foreach (var line in child.Log.Split('\n').Where(l => l.Contains("SBR", StringComparison.Ordinal) || l.Contains("UNREACHABLE", StringComparison.Ordinal)))
+                output.WriteLine($"[{child.Address}] {line.Trim()}");
+        foreach (var line in seed.Log.Where(l => l.Text.Contains("sending it again", StringComparison.Ordinal)))
+            output.WriteLine($"{line.At:HH:mm:ss.fff} [seed] {line.Text}");
+        var byNode = recorded.Results.GroupBy(r => r.Node).ToDictionary(g => g.Key, g => g.Count());
+        output.WriteLine($"jobs by node: {string.Join(", ", byNode.Select(p => $"{p.Key}={p.Value}"))}" +
+            (victim is null ? "" : $"; stage ended {(DateTime.UtcNow - killedAt).TotalSeconds:F1} s after the kill"));
+        Assert.True(victim is not null, "a child process finished a job");
+        Assert.True(victim!.HasExited);
+        var victimAddress = victim.Address;
+        Assert.True(seed.Log.Any(l => l.Text.Contains($"its node {victimAddress} was removed from the cluster; sending it again", StringComparison.Ordinal)),
+            "the killed process's jobs were sent again");
+        Assert.Equal(data.Ids.Order(), recorded.Results.Select(r => r.ImageId).Order());
+        // exactly the labels of the single-process stage, byte for byte, and nothing else
+        var expected = JobData.Labels(Path.Combine(local.StageDir(CrfStage.StageName), "labels"));
+        Assert.Equal(24, expected.Count);
+        Assert.Equal(expected, JobData.Labels(Path.Combine(cluster.StageDir(CrfStage.StageName), "labels")));
+    }
+
+    [Fact]
+    public async Task APreprocessNodeProcessRunsJobsWithoutLoadingLibTorch()
+    {
+        using var data = JobData.Create(4);
+        await using var seed = await Seed(output, ClusterRoles.Coordinator);
+        using var node = await NodeProcess.StartAsync("--roles", "preprocess", "--seed", seed.Address.ToString());
+        await WaitForMembers(seed, 2);
+        foreach (var jobs in new[]
+                 {
+                     data.Ids.Select(id => (IImageJob)data.CrfJob(id, "crf")).ToList(),
+                     data.Ids.Select(id => (IImageJob)data.MapsJob(id, "maps")).ToList(),
+                     data.Ids.Select(id => (IImageJob)data.WalkJob(id, "rw")).ToList(),
+                 })
+        {
+            var results = await seed.Runner.RunAsync(jobs).WaitAsync(TimeSpan.FromMinutes(2));
+            Assert.All(results, r => Assert.Equal(node.Address, r.Node));
+        }
+        var libraries = node.MappedLibraries();
+        Assert.Contains(libraries, l => l.Contains("libcoreclr", StringComparison.Ordinal));
+        Assert.DoesNotContain(libraries, l => l.Contains("torch", StringComparison.OrdinalIgnoreCase));
+        output.WriteLine($"{libraries.Count} shared libraries mapped by pid {node.Pid}, none of them LibTorch");
+    }
+
+    private static void CopyCams(JobData data, PipelineContext to)
+    {
+        var target = Path.Combine(to.StageDir(CamStage.StageName), "labels", "cams");
+        Directory.CreateDirectory(target);
+        foreach (var file in Directory.GetFiles(data.CamDir))
+            File.Copy(file, Path.Combine(target, Path.GetFileName(file)));
+    }
+
+    /// <summary>Calls <paramref name="act"/> once, when the first job of a node that <paramref name="matches"/> is reported done.</summary>
+    private sealed class OnFirstResult(IImageJobRunner inner, Func<string, bool> matches, Action<string> act) : IImageJobRunner
+    {
+        private int fired;
+
+        public Task<IReadOnlyList<ImageJobResult>> RunAsync(IReadOnlyList<IImageJob> jobs, ImageJobProgress? progress = null, CancellationToken cancellationToken = default) =>
+            inner.RunAsync(jobs, (done, total, result) =>
+            {
+                if (matches(result.Node) && Interlocked.Exchange(ref fired, 1) == 0)
+                    act(result.Node);
+                progress?.Invoke(done, total, result);
+            }, cancellationToken);
+    }
+}
+
+/// <summary>Child-process tests start several processes each: one at a time.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class NodeProcessCollection
+{
+    public const string Name = "node processes";
+}
