@@ -35,7 +35,7 @@ internal sealed class InProcessNode : IAsyncDisposable
     public IImageJobRunner Runner => Host.Services.GetRequiredService<IImageJobRunner>();
 
     public static async Task<InProcessNode> StartAsync(ITestOutputHelper? output, string[] roles, Action<EcsNetNodeOptions>? configure = null,
-        string? hocon = null, Action<IServiceCollection>? services = null)
+        string? hocon = null, Action<IServiceCollection>? services = null, Action<EcsNetTrainingOptions>? training = null)
     {
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
@@ -52,7 +52,7 @@ internal sealed class InProcessNode : IAsyncDisposable
         {
             if (hocon is not null)
                 akka.AddHocon(hocon, HoconAddMode.Prepend);
-        });
+        }, training);
         var host = builder.Build();
         await host.StartAsync();
         return new InProcessNode(host, log);
@@ -63,7 +63,7 @@ internal sealed class InProcessNode : IAsyncDisposable
     {
         var started = new List<InProcessNode>();
         foreach (var spec in nodes)
-            started.Add(await StartAsync(output, spec.Roles, spec.Configure, spec.Hocon, spec.Services));
+            started.Add(await StartAsync(output, spec.Roles, spec.Configure, spec.Hocon, spec.Services, spec.Training));
         using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         foreach (var node in started)
             await node.Cluster.JoinAsync(started[0].Address, limit.Token);
@@ -90,7 +90,8 @@ internal sealed class InProcessNode : IAsyncDisposable
     }
 
     /// <summary>What a node of <see cref="ClusterAsync"/> carries.</summary>
-    public sealed record Spec(string[] Roles, Action<EcsNetNodeOptions>? Configure = null, string? Hocon = null, Action<IServiceCollection>? Services = null);
+    public sealed record Spec(string[] Roles, Action<EcsNetNodeOptions>? Configure = null, string? Hocon = null, Action<IServiceCollection>? Services = null,
+        Action<EcsNetTrainingOptions>? Training = null);
 
     public async ValueTask DisposeAsync()
     {

@@ -55,6 +55,7 @@ public static class Losses
         var safe = where(valid, target, zeros_like(target));
         var picked = logp.gather(1, safe.unsqueeze(1)).squeeze(1);
         var sum = -(picked * valid.to_type(picked.dtype)).sum();
-        return sync is null ? sum / local : sum * (scale / count);
+        // (sum / |Φ|) · N: for one rank exactly the single-process value
+        return sync is null ? sum / local : sum / count * scale;
     }
 }

@@ -229,21 +229,32 @@ public sealed class AffinityNet : Module<Tensor, Tensor>
     {
         var o = options ?? new AffinityNetOptions();
         double eps = o.LogEpsilon;
-        var bgCount = bgPos.sum() + eps;
-        var fgCount = fgPos.sum() + eps;
-        var negCount = neg.sum() + eps;
-        var logPos = (aff + eps).log();
+        var bgSum = bgPos.sum();
+        var fgSum = fgPos.sum();
+        var negSum = neg.sum();
+        int world = 1;
         if (sumOverRanks is not null)
         {
-            var counts = new double[] { bgPos.sum().item<float>(), fgPos.sum().item<float>(), neg.sum().item<float>() };
-            int world = sumOverRanks(counts);
-            bgCount = full(new long[0], (counts[0] + eps) / world, dtype: aff.dtype, device: aff.device);
-            fgCount = full(new long[0], (counts[1] + eps) / world, dtype: aff.dtype, device: aff.device);
-            negCount = full(new long[0], (counts[2] + eps) / world, dtype: aff.dtype, device: aff.device);
+            // the counts are integers (exact in float32): the global ones replace the shard's
+            var counts = new double[] { bgSum.item<float>(), fgSum.item<float>(), negSum.item<float>() };
+            world = sumOverRanks(counts);
+            bgSum = full(new long[0], counts[0], dtype: aff.dtype, device: aff.device);
+            fgSum = full(new long[0], counts[1], dtype: aff.dtype, device: aff.device);
+            negSum = full(new long[0], counts[2], dtype: aff.dtype, device: aff.device);
         }
+        var bgCount = bgSum + eps;
+        var fgCount = fgSum + eps;
+        var negCount = negSum + eps;
+        var logPos = (aff + eps).log();
         var bgLoss = (-bgPos * logPos).sum() / bgCount;
         var fgLoss = (-fgPos * logPos).sum() / fgCount;
         var negLoss = (-neg * (1.0 + eps - aff).log()).sum() / negCount;
+        if (world != 1)
+        {
+            bgLoss = bgLoss * world;
+            fgLoss = fgLoss * world;
+            negLoss = negLoss * world;
+        }
         var total = bgLoss * o.BackgroundWeight + fgLoss * o.ForegroundWeight + negLoss * o.NegativeWeight;
         return new AffinityLoss(total, bgLoss, fgLoss, negLoss, bgCount, fgCount, negCount);
     }

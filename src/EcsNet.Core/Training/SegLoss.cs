@@ -51,6 +51,7 @@ public static class SegLoss
             throw new ArgumentException($"a label is ≥ {logits.shape[1]} (the number of classes) and is not the ignore value {VocClasses.Ignore}");
         var picked = logp.gather(1, safe.unsqueeze(1)).squeeze(1);
         var sum = -(picked * valid.to_type(picked.dtype)).sum();
-        return sync is null ? sum / count : sum * (sync.WorldSize / total);
+        // (sum / count) · N: for one rank exactly the single-process value
+        return sync is null ? sum / count : sum / total * sync.WorldSize;
     }
 }
