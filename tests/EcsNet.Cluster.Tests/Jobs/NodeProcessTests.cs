@@ -8,7 +8,6 @@ namespace EcsNet.Cluster.Tests.Jobs;
 /// separate machines would be: jobs cross process boundaries (the protobuf serializer), a SIGKILLed process is
 /// noticed by the failure detector and its jobs run elsewhere, and a preprocess process never loads LibTorch.
 /// </summary>
-[Collection(NodeProcessCollection.Name)]
 public sealed class NodeProcessTests(ITestOutputHelper output)
 {
     private static async Task<InProcessNode> Seed(ITestOutputHelper output, params string[] roles)
@@ -144,11 +143,4 @@ public sealed class NodeProcessTests(ITestOutputHelper output)
                 progress?.Invoke(done, total, result);
             }, cancellationToken);
     }
-}
-
-/// <summary>Child-process tests start several processes each: one at a time.</summary>
-[CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class NodeProcessCollection
-{
-    public const string Name = "node processes";
 }
