@@ -72,6 +72,21 @@ internal sealed partial class NodeProcess : IDisposable
         process.WaitForExit(10_000);
     }
 
+    /// <summary>SIGTERM, as a service manager or Kubernetes stops a process.</summary>
+    public void Terminate()
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill", $"-TERM {Pid}") { UseShellExecute = false })!;
+        kill.WaitForExit();
+    }
+
+    /// <summary>The exit code, once the process has ended and its output is read.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        await process.WaitForExitAsync().WaitAsync(timeout);
+        process.WaitForExit();
+        return process.ExitCode;
+    }
+
     /// <summary>Shared libraries the process has mapped (/proc/PID/maps), one path each.</summary>
     public IReadOnlyList<string> MappedLibraries() =>
         File.ReadAllLines($"/proc/{Pid}/maps").Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))

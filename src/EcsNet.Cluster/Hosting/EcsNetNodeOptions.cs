@@ -64,7 +64,8 @@ public sealed class EcsNetNodeOptions
     /// <see cref="StableAfter"/>, what the split-brain resolver needs to be safe (Akka.NET docs, "Split Brain Resolver").</summary>
     public TimeSpan? DownRemovalMargin { get; set; }
 
-    /// <summary>Jobs this node runs at once on its CPU-work dispatcher; 0: one per core.</summary>
+    /// <summary>Jobs this node runs at once on its CPU-work dispatcher; 0: one per core but one (at least one), so
+    /// that a core stays free for heartbeats, remoting and the GC while every job thread is busy.</summary>
     public int JobSlots { get; set; }
 
     /// <summary>A job entity with nothing to do is passivated (stopped) after this.</summary>
@@ -104,7 +105,7 @@ public sealed class EcsNetNodeOptions
 
     public bool Has(string role) => EffectiveRoles.Contains(role);
 
-    public int EffectiveJobSlots => JobSlots == 0 ? Environment.ProcessorCount : JobSlots;
+    public int EffectiveJobSlots => JobSlots == 0 ? Math.Max(1, Environment.ProcessorCount - 1) : JobSlots;
 
     /// <summary>Checks every field; a bad one is a <see cref="BadInputException"/> naming its configuration key.</summary>
     public void Validate()

@@ -77,7 +77,10 @@ internal sealed class JobBatch : ReceiveActor, IWithTimers
     protected override void PostStop()
     {
         Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
-        completion.TrySetException(new ImageJobFailedException(jobs[0].ImageId, Self.Path.Address.ToString(), "the job run stopped before it finished"));
+        // stopped with jobs still out: the actor system is shutting down under the run
+        if (!completion.Task.IsCompleted && slots.FirstOrDefault(s => !s.IsDone) is { } open)
+            completion.TrySetException(new ImageJobFailedException(open.Job.ImageId, open.Node ?? "no node",
+                "the job runner stopped before the job was done (is this node shutting down?)"));
     }
 
     private void Fill()

@@ -30,9 +30,9 @@ public sealed class EcsNetClusterHostingTests(ITestOutputHelper output)
         Assert.Equal((4060, 3), (options.Port, options.EffectiveJobSlots));
         Assert.Equal(TimeSpan.FromMilliseconds(250), options.HeartbeatInterval);
         Assert.Equal(TimeSpan.FromMinutes(5), options.JobTimeout);
-        // nothing set: every role, one job slot per core
+        // nothing set: every role, one job slot per core but one
         Assert.Equal(ClusterRoles.All, new EcsNetNodeOptions().EffectiveRoles);
-        Assert.Equal(Environment.ProcessorCount, new EcsNetNodeOptions().EffectiveJobSlots);
+        Assert.Equal(Math.Max(1, Environment.ProcessorCount - 1), new EcsNetNodeOptions().EffectiveJobSlots);
     }
 
     [Theory]

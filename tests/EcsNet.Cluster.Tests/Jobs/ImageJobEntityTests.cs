@@ -137,13 +137,13 @@ public sealed class ImageJobEntityTests : Akka.TestKit.Xunit2.TestKit
         var id = data.Ids[0];
         var entity = Entity(id);
         Watch(entity);
-        var slow = data.CrfJob(id, "crf", JobData.Crf with { Iterations = 150 });
+        var slow = data.CrfJob(id, "crf", JobData.Crf with { Iterations = 800 });
         var other = data.CrfJob(id, "crf-other");
         entity.Tell(JobMessages.ToMessage(slow, 1));
         ExpectMsg<JobAccepted>();
         entity.Tell(JobMessages.ToMessage(other, 1));
         ExpectMsg<JobAccepted>();
-        Thread.Sleep(300); // the slow job has started on its worker thread by now
+        Thread.Sleep(300); // a free job thread has picked the slow job (seconds long) up by now
         entity.Tell(FinishAndStop.Instance);
         var done = ExpectMsg<JobDone>(Long);
         Assert.Equal(slow.OutputPath, done.OutputPath);
@@ -158,7 +158,7 @@ public sealed class ImageJobEntityTests : Akka.TestKit.Xunit2.TestKit
     public void OnHandOffAJobStillWaitingForAThreadIsGivenBack()
     {
         using var data = JobData.Create(3, size: 192);
-        var slow = JobData.Crf with { Iterations = 150 };
+        var slow = JobData.Crf with { Iterations = 800 };
         // two slow jobs hold both threads of the job dispatcher; the third waits for one
         var busy = data.Ids.Take(2).Select(id => (Entity(id), CreateTestProbe(), data.CrfJob(id, "crf", slow))).ToList();
         foreach (var (entity, probe, job) in busy)
