@@ -15,6 +15,7 @@ public static class BenchCommands
         bench.Subcommands.Add(BenchDataParallelCommand.Build(io));
         bench.Subcommands.Add(BenchTrainCamCommand.Build(io));
         bench.Subcommands.Add(BenchDeviceCommand.Build(io));
+        bench.Subcommands.Add(BenchClusterCommand.Build(io));
         return bench;
     }
 }

@@ -9,7 +9,7 @@ using Spectre.Console;
 
 namespace EcsNet.Cli;
 
-/// <summary>`ecsnet train-cam` and `ecsnet infer-cam` (issue 4).</summary>
+/// <summary>`ecsnet train-cam` (alone, on an embedded cluster, or as one rank of a job) and `ecsnet infer-cam`.</summary>
 public static class CamCommands
 {
     public static IEnumerable<Command> Build(CliIo io)

@@ -21,7 +21,7 @@ public static class CrfCommand
         var split = new Option<string>("--split") { Description = "Split name (ImageSets/Segmentation/<split>.txt) or the path of an id list.", Required = true };
         var cams = new Option<string>("--cams") { Description = "Folder of CAMs: infer-cam's <id>.npy + <id>.json, or <id>.npy float arrays (20, H, W), channel c-1 = class c.", Required = true };
         var output = new Option<string>("--out") { Description = "Folder for the <id>.png label maps (0 background, 1..20 classes).", Required = true };
-        var threshold = new Option<float?>("--bg-threshold") { Description = "Constant background score for 20-channel CAMs (SPEC §2; PSA 0.2). Default when --bg-alpha is absent." };
+        var threshold = new Option<float?>("--bg-threshold") { Description = "Constant background score for 20-channel CAMs (docs/METHOD.md §2; PSA 0.2). Default when --bg-alpha is absent." };
         var alpha = new Option<float?>("--bg-alpha") { Description = "Use PSA's background (1 − max_c cam_c)^α instead of a constant (affinity labels: 4 'la', 32 'ha')." };
         var threads = new Option<int>("--threads") { Description = "Images processed at once.", DefaultValueFactory = _ => Environment.ProcessorCount };
         var defaults = new DenseCrfOptions();
@@ -33,7 +33,7 @@ public static class CrfCommand
         var bilateralCompat = new Option<float>("--bilateral-compat") { Description = "Appearance kernel Potts weight (PSA: 10).", DefaultValueFactory = _ => defaults.BilateralCompat };
         var floor = new Option<float>("--prob-floor") { Description = "Probabilities are clipped to [floor, 1] before −log (pydensecrf: 1e-5).", DefaultValueFactory = _ => defaults.ProbabilityFloor };
 
-        var command = new Command("crf", "Dense CRF on saved CAMs: background + the image's classes, arg-max written as label PNGs (SPEC §3).")
+        var command = new Command("crf", "Dense CRF on saved CAMs: background + the image's classes, arg-max written as label PNGs (docs/METHOD.md §3).")
         {
             voc, split, cams, output, threshold, alpha, threads,
             iterations, gaussianSxy, gaussianCompat, bilateralSxy, bilateralSrgb, bilateralCompat, floor,

@@ -83,6 +83,17 @@ internal sealed class LocalWorkers : IDisposable
 
     public bool HasExited(int i) => children[i].Process.HasExited;
 
+    public int Pid(int i) => children[i].Process.Id;
+
+    /// <summary>Sends a POSIX signal to child <paramref name="i"/> (KILL: a crash; STOP: a frozen process that keeps its connections open).</summary>
+    public void Signal(int i, string signal)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { "-" + signal, Pid(i).ToString(System.Globalization.CultureInfo.InvariantCulture) }, UseShellExecute = false })!;
+        kill.WaitForExit();
+        if (kill.ExitCode != 0)
+            throw new InvalidOperationException($"kill -{signal} {Pid(i)} failed with exit code {kill.ExitCode}");
+    }
+
     public int ExitCode(int i) => children[i].Process.HasExited ? children[i].Process.ExitCode : -1;
 
     public string Output(int i) { lock (children[i].Out) return children[i].Out.ToString(); }

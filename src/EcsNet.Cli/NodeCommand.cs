@@ -23,8 +23,9 @@ public static class NodeCommand
         var roles = new Option<string>("--roles")
         {
             Description = "Comma-separated roles of this node: coordinator, worker, preprocess (default: all three). " +
-                          "preprocess runs the per-image jobs of the crf, aff (la/ha maps) and rw stages; worker and coordinator " +
-                          "carry only their name for now (the training actors are not in the cluster yet).",
+                          "coordinator: the training coordinator singleton (runs, the gRPC rendezvous of each training, the pipeline's " +
+                          "inference steps); worker: one worker actor per device (--device / --workers); preprocess: the training " +
+                          "samples and the per-image jobs of the crf, aff (la/ha maps) and rw stages (no LibTorch).",
             DefaultValueFactory = _ => string.Join(",", ClusterRoles.All),
         };
         var seeds = new Option<string[]>("--seed")
@@ -36,9 +37,17 @@ public static class NodeCommand
         var port = new Option<int?>("--port") { Description = "Port to listen on (default 0: any free port; a seed needs a fixed one)." };
         var config = new Option<string?>("--config")
         {
-            Description = $"JSON settings file, appsettings shape: {{\"EcsNet\": {{\"Node\": {{...}}}}}} with the keys of {nameof(EcsNetNodeOptions)} " +
-                          "(failure detector, job slots and timeouts, shutdown timeouts). Options given here win over the file.",
+            Description = $"JSON settings file, appsettings shape: {{\"EcsNet\": {{\"Node\": {{...}}, \"Training\": {{...}}}}}} with the keys of " +
+                          $"{nameof(EcsNetNodeOptions)} (failure detector, job slots and timeouts, shutdown timeouts) and {nameof(EcsNetTrainingOptions)} " +
+                          "(devices, threads, sample and worker timeouts). Options given here win over the file.",
         };
+        var devices = new Option<string[]>("--device")
+        {
+            Description = "A worker node's devices, one worker actor each: cpu, cuda or cuda:N (repeatable; the CUDA build for GPUs). " +
+                          "Default: --workers CPU workers.",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var workers = new Option<int?>("--workers") { Description = "CPU worker actors of a worker node when no --device is given (default 1)." };
         var health = new Option<string>("--health-url")
         {
             Description = $"Where the health endpoints ({NodeHost.LivePath}, {NodeHost.ReadyPath}) listen (port 0: any free port).",
@@ -47,7 +56,7 @@ public static class NodeCommand
         var command = new Command(Name, "Run a cluster node until SIGTERM or Ctrl-C, then leave the cluster gracefully (running jobs finish, " +
                                         "shards are handed off).")
         {
-            roles, seeds, hostname, port, config, health,
+            roles, seeds, hostname, port, devices, workers, config, health,
         };
         command.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
         {
@@ -60,6 +69,11 @@ public static class NodeCommand
                 EcsNetNodeOptions.CheckSeed(seed, "--seed", new EcsNetNodeOptions().SystemName);
             if (parse.GetValue(port) is { } p && p is < 0 or > 65535)
                 throw new BadInputException("--port", $"{p} is not a port (0..65535)");
+            var deviceList = (parse.GetValue(devices) ?? Array.Empty<string>())
+                .SelectMany(d => d.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                .Select(d => EcsNet.Core.Runtime.Devices.Normalize(d, "--device")).ToArray();
+            if (parse.GetValue(workers) is { } w && w is < 0 or > 64)
+                throw new BadInputException("--workers", $"{w} is outside 0..64");
             var url = parse.GetValue(health)!;
             if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme != "http")
                 throw new BadInputException("--health-url", $"'{url}' is not an http:// URL");
@@ -72,6 +86,11 @@ public static class NodeCommand
                 Hostname = parse.GetValue(hostname),
                 Port = parse.GetValue(port),
                 HealthUrl = url,
+                ConfigureTraining = t =>
+                {
+                    if (deviceList.Length > 0) t.Devices = deviceList;
+                    if (parse.GetValue(workers) is { } n) t.Workers = n;
+                },
             });
             await app.StartAsync(ct);
             var system = app.Services.GetRequiredService<ActorSystem>();

@@ -33,9 +33,9 @@ public static class SegCommands
         var backbone = new Option<BackboneKind?>("--backbone") { Description = "small, resnet38 (dilated head) or vgg16 (DeepLab-v1 LargeFOV)." };
         var weights = new Option<string?>("--weights") { Description = "ImageNet weights file of the trunk (PyTorch state dict or safetensors)." };
         var trunkFrom = new Option<string?>("--trunk-from") { Description = "Start the trunk from a train-cam run's trained trunk instead of ImageNet weights (CPU runs without ImageNet weights; same trunk kind)." };
-        var epochs = new Option<int?>("--epochs") { Description = "Epochs (SPEC §5: 20)." };
-        var crop = new Option<int?>("--crop") { Description = "Crop size (SPEC §5: 321)." };
-        var batch = new Option<int?>("--batch") { Description = "Batch (SPEC §5: 10)." };
+        var epochs = new Option<int?>("--epochs") { Description = "Epochs (docs/METHOD.md §5: 20)." };
+        var crop = new Option<int?>("--crop") { Description = "Crop size (docs/METHOD.md §5: 321)." };
+        var batch = new Option<int?>("--batch") { Description = "Batch (docs/METHOD.md §5: 10)." };
         var seed = new Option<int?>("--seed") { Description = "Seed of every random choice." };
         var threads = new Option<int?>("--threads") { Description = "LibTorch intra-op threads." };
         var onBad = new Option<OnBadSample>("--on-bad-sample") { Description = "fail (default) or skip bad training images, with a count.", DefaultValueFactory = _ => OnBadSample.Fail };
@@ -81,7 +81,7 @@ public static class SegCommands
         var voc = new Option<string>("--voc") { Description = "VOC2012 (or VOCdevkit) folder.", Required = true };
         var split = new Option<string>("--split") { Description = "Split to label.", DefaultValueFactory = _ => "val" };
         var output = new Option<string>("--out") { Description = "Output folder: <id>.png label maps, overlays/.", Required = true };
-        var crf = new Option<bool>("--crf") { Description = "Refine the averaged probabilities with the dense CRF (SPEC §3 settings)." };
+        var crf = new Option<bool>("--crf") { Description = "Refine the averaged probabilities with the dense CRF (docs/METHOD.md §3 settings)." };
         var overlays = new Option<string[]>("--overlay") { Description = "Image ids to draw label overlays for (repeatable or comma-separated).", AllowMultipleArgumentsPerToken = true };
         var cmd = new Command("infer-seg", "Multi-scale + flip segmentation inference (optional dense CRF): label PNGs, overlays, and mIoU when the split has masks. --set seg.scales=[1.0] etc. override the run's inference options.")
         {

@@ -2,7 +2,7 @@ using EcsNet.AllReduce.Ring;
 
 namespace EcsNet.AllReduce.DataParallel;
 
-/// <summary>Settings of data-parallel gradient synchronisation (SPEC §7). Every figure can be set from the CLI.</summary>
+/// <summary>Settings of data-parallel gradient synchronisation (docs/METHOD.md §7). Every figure can be set from the CLI.</summary>
 public sealed record DataParallelOptions
 {
     /// <summary>

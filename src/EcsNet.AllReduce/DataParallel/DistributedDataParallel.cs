@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace EcsNet.AllReduce.DataParallel;
 
 /// <summary>
-/// Data-parallel training of one replica (SPEC §7), like PyTorch DDP: every rank holds the same model,
+/// Data-parallel training of one replica (docs/METHOD.md §7), like PyTorch DDP: every rank holds the same model,
 /// computes the loss of its shard of the global batch, and the gradients are averaged by ring all-reduce
 /// in buckets of about <see cref="DataParallelOptions.BucketBytes"/>, filled in reverse parameter order
 /// (the order backward produces them). A bucket's all-reduce starts while backward is still running as

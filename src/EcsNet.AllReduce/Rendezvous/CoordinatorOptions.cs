@@ -1,6 +1,6 @@
 namespace EcsNet.AllReduce.Rendezvous;
 
-/// <summary>Settings of the rendezvous coordinator (SPEC §7). Every figure can be set from the CLI.</summary>
+/// <summary>Settings of the rendezvous coordinator (docs/METHOD.md §7). Every figure can be set from the CLI.</summary>
 public sealed record CoordinatorOptions
 {
     /// <summary>Workers to wait for before the first generation forms (the job's world size).</summary>

@@ -13,7 +13,7 @@ public enum WireCompression
     Float16,
 }
 
-/// <summary>Settings of the ring all-reduce (SPEC §7). Every figure can be set from the CLI.</summary>
+/// <summary>Settings of the ring all-reduce (docs/METHOD.md §7). Every figure can be set from the CLI.</summary>
 public sealed record RingOptions
 {
     /// <summary>

@@ -12,7 +12,7 @@ using static TorchSharp.torch;
 namespace EcsNet.Core.Stages;
 
 /// <summary>
-/// The AffinityNet stage (SPEC §2 la/ha, §4; PSA infer_cls.py + train_aff.py): la/ha maps from the CAMs, each
+/// The AffinityNet stage (docs/METHOD.md §2 la/ha, §4; PSA infer_cls.py + train_aff.py): la/ha maps from the CAMs, each
 /// refined by the dense CRF, then AffinityNet trained on random crops whose stride-8 affinity labels come from
 /// the cropped maps. Outputs in RUN/aff/: run/ (checkpoints, log), overlays/ (affinity labels of a few images).
 /// </summary>

@@ -14,31 +14,31 @@ namespace EcsNet.Core.Stages;
 /// </summary>
 public sealed record ExperimentConfig
 {
-    /// <summary>Trunk of the CAM network (SPEC §1: ResNet-38 for the paper's numbers).</summary>
+    /// <summary>Trunk of the CAM network (docs/METHOD.md §1: ResNet-38 for the paper's numbers).</summary>
     public BackboneKind Backbone { get; init; } = BackboneKind.ResNet38;
 
     /// <summary>ImageNet weights supplied by the user (PyTorch state dict or safetensors); null = from scratch.</summary>
     public string? Weights { get; init; }
 
-    /// <summary>ECS-Net network and ablation switches (SPEC §1).</summary>
+    /// <summary>ECS-Net network and ablation switches (docs/METHOD.md §1).</summary>
     public EcsNetOptions Cam { get; init; } = new();
 
-    /// <summary>CAM training schedule (SPEC §1).</summary>
+    /// <summary>CAM training schedule (docs/METHOD.md §1).</summary>
     public CamTrainingOptions CamTraining { get; init; } = new();
 
-    /// <summary>Training augmentation (SPEC §1).</summary>
+    /// <summary>Training augmentation (docs/METHOD.md §1).</summary>
     public AugmentOptions Augment { get; init; } = new();
 
-    /// <summary>Multi-scale CAM inference (SPEC §2).</summary>
+    /// <summary>Multi-scale CAM inference (docs/METHOD.md §2).</summary>
     public CamInferenceOptions CamInference { get; init; } = new();
 
-    /// <summary>Dense CRF (SPEC §3; PSA's crf_inference defaults).</summary>
+    /// <summary>Dense CRF (docs/METHOD.md §3; PSA's crf_inference defaults).</summary>
     public DenseCrfOptions Crf { get; init; } = new();
 
-    /// <summary>la/ha affinity labels (SPEC §2; PSA's α 4 / 32).</summary>
+    /// <summary>la/ha affinity labels (docs/METHOD.md §2; PSA's α 4 / 32).</summary>
     public AffinityLabelOptions AffinityLabels { get; init; } = new();
 
-    /// <summary>AffinityNet training (SPEC §4; PSA train_aff.py).</summary>
+    /// <summary>AffinityNet training (docs/METHOD.md §4; PSA train_aff.py).</summary>
     public AffinityNetOptions Affinity { get; init; } = new();
 
     /// <summary>
@@ -47,13 +47,13 @@ public sealed record ExperimentConfig
     /// </summary>
     public bool AffinityTrunkFromCam { get; init; } = false;
 
-    /// <summary>Random walk (SPEC §4; PSA infer_aff.py).</summary>
+    /// <summary>Random walk (docs/METHOD.md §4; PSA infer_aff.py).</summary>
     public RandomWalkOptions RandomWalk { get; init; } = new();
 
-    /// <summary>Constant background score for CAM pseudo labels (SPEC §2: PSA 0.2).</summary>
+    /// <summary>Constant background score for CAM pseudo labels (docs/METHOD.md §2: PSA 0.2).</summary>
     public double BackgroundThreshold { get; init; } = 0.2;
 
-    /// <summary>Segmentation network trained on the pseudo labels (SPEC §5: DeepLab, 321 crops, lr 0.001 poly, batch 10, 20 epochs).</summary>
+    /// <summary>Segmentation network trained on the pseudo labels (docs/METHOD.md §5: DeepLab, 321 crops, lr 0.001 poly, batch 10, 20 epochs).</summary>
     public SegOptions Seg { get; init; } = new();
 
     /// <summary>The plain CAM baseline (paper Table 4, first row) with the other options of <paramref name="cam"/>.</summary>

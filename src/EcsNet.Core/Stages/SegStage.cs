@@ -13,7 +13,7 @@ using TorchSharp;
 namespace EcsNet.Core.Stages;
 
 /// <summary>
-/// The segmentation stage of the pipeline (SPEC §5): train DeepLab on the train split's pseudo labels, label
+/// The segmentation stage of the pipeline (docs/METHOD.md §5): train DeepLab on the train split's pseudo labels, label
 /// the val split (multi-scale + flip, optional CRF) and score it. Reads RUN/&lt;source&gt;/labels/&lt;id&gt;.png, where
 /// the source is the random-walk stage (<see cref="DefaultSource"/>) or, for a short pipeline, the CAM stage.
 /// Outputs in RUN/seg/: run/ (experiment.json, checkpoints, train-log.jsonl, TensorBoard), val/&lt;id&gt;.png,

@@ -19,7 +19,7 @@ public enum BatchNormMode
 }
 
 /// <summary>
-/// Schedule of the CAM network (SPEC §1, paper §4.2, SEAM's recipe): batch 8, 8 epochs, warm-up lr 0.01 for
+/// Schedule of the CAM network (docs/METHOD.md §1, paper §4.2, SEAM's recipe): batch 8, 8 epochs, warm-up lr 0.01 for
 /// 100 steps then 0.05 poly (γ 0.9), SGD with weight decay 5e-4, 10× lr on new layers.
 /// </summary>
 public sealed record CamTrainingOptions

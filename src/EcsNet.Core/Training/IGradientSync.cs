@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace EcsNet.Core.Training;
 
 /// <summary>
-/// Gradient synchronisation of data-parallel training (SPEC §7): this process is rank <see cref="Rank"/> of
+/// Gradient synchronisation of data-parallel training (docs/METHOD.md §7): this process is rank <see cref="Rank"/> of
 /// <see cref="WorldSize"/> replicas that hold the same weights and each compute the loss of their shard of
 /// the global batch. Core trainers talk to this interface only; EcsNet.AllReduce implements it over gRPC.
 /// Every rank must make the same calls in the same order (they are collectives).

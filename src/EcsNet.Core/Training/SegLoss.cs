@@ -4,7 +4,7 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace EcsNet.Core.Training;
 
-/// <summary>Training loss of the segmentation network (SPEC §5): per-pixel cross-entropy, 255 ignored.</summary>
+/// <summary>Training loss of the segmentation network (docs/METHOD.md §5): per-pixel cross-entropy, 255 ignored.</summary>
 public static class SegLoss
 {
     /// <summary>

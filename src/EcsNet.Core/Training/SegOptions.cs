@@ -18,7 +18,7 @@ public enum SegLossGrid
 }
 
 /// <summary>
-/// The segmentation network and its schedule (SPEC §5; paper §4.2: "DeepLab-v1 LargeFOV with VGG16, and
+/// The segmentation network and its schedule (docs/METHOD.md §5; paper §4.2: "DeepLab-v1 LargeFOV with VGG16, and
 /// ResNet-38 with dilated conv head"): 321×321 crops, random scale, crop, flip, colour jitter; SGD lr 0.001
 /// with poly decay, batch 10, 20 epochs, momentum 0.9, weight decay 5e-4, 10× lr on the head; the
 /// cross-entropy ignores 255. Trained on pseudo labels only, scored on val.
@@ -45,16 +45,16 @@ public sealed record SegOptions
     /// <summary>Output classes (VOC: background + 20).</summary>
     public int Classes { get; init; } = VocClasses.Count;
 
-    /// <summary>Epochs over the training split (SPEC §5: 20).</summary>
+    /// <summary>Epochs over the training split (docs/METHOD.md §5: 20).</summary>
     public int Epochs { get; init; } = 20;
 
-    /// <summary>Global batch (SPEC §5 and DeepLab-v1's solver: 10).</summary>
+    /// <summary>Global batch (docs/METHOD.md §5 and DeepLab-v1's solver: 10).</summary>
     public int BatchSize { get; init; } = 10;
 
     /// <summary>Side of the square training crop (DeepLab-v1: 321 = 32·10 + 1, so every stride aligns).</summary>
     public int Crop { get; init; } = 321;
 
-    /// <summary>Base learning rate (SPEC §5 and DeepLab-v1's solver: 0.001).</summary>
+    /// <summary>Base learning rate (docs/METHOD.md §5 and DeepLab-v1's solver: 0.001).</summary>
     public double LearningRate { get; init; } = 0.001;
 
     /// <summary>Poly power: lr·(1 − step/max)^power (DeepLab: 0.9).</summary>
@@ -101,7 +101,7 @@ public sealed record SegOptions
     /// <summary>Also average the mirrored image's prediction at inference.</summary>
     public bool Flip { get; init; } = true;
 
-    /// <summary>Dense CRF on the averaged probabilities at inference (SPEC §5 "optionally + CRF"); needs a CRF delegate.</summary>
+    /// <summary>Dense CRF on the averaged probabilities at inference (docs/METHOD.md §5 "optionally + CRF"); needs a CRF delegate.</summary>
     public bool Crf { get; init; }
 
     /// <summary>The pipeline stage also labels the training split with the trained network and scores it (costs one more inference pass).</summary>

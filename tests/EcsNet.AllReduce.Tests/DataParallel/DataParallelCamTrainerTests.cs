@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 namespace EcsNet.AllReduce.Tests.DataParallel;
 
 /// <summary>
-/// The CAM trainer with in-process ranks on a loopback ring (SPEC §7): N ranks on shards of each global batch
+/// The CAM trainer with in-process ranks on a loopback ring (docs/METHOD.md §7): N ranks on shards of each global batch
 /// must end with the weights of single-process training on the whole batch.
 /// </summary>
 [Collection(TorchGlobalRng.Name)]

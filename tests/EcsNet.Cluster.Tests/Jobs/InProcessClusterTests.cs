@@ -53,8 +53,8 @@ public sealed class InProcessClusterTests(ITestOutputHelper output)
             Assert.Equal(expected, JobData.Labels(Path.Combine(cluster.StageDir(stage), "labels")));
         }
         // AffinityNet trained on maps made on b takes exactly the same steps as on maps made here
-        Assert.Equal(File.ReadAllText(Path.Combine(local.StageDir("aff"), "train-log.jsonl")),
-            File.ReadAllText(Path.Combine(cluster.StageDir("aff"), "train-log.jsonl")));
+        Assert.Equal(File.ReadAllText(Path.Combine(local.StageDir("aff"), "run", "train-log.jsonl")),
+            File.ReadAllText(Path.Combine(cluster.StageDir("aff"), "run", "train-log.jsonl")));
     }
 
     [Fact]
