@@ -15,6 +15,7 @@ public sealed class DataParallelGradientSync : IGradientSync
     private readonly ICollective collective;
     private readonly DataParallelOptions options;
     private DistributedDataParallel? dataParallel;
+    private bool attached;
 
     public DataParallelGradientSync(ICollective collective, DataParallelOptions? options = null)
     {
@@ -35,23 +36,48 @@ public sealed class DataParallelGradientSync : IGradientSync
     /// <summary>The bucket sizes of the attached model, in launch order.</summary>
     public IReadOnlyList<long> BucketSizes => Attached.BucketSizes;
 
-    private DistributedDataParallel Attached => dataParallel ?? throw new InvalidOperationException("attach a module first");
+    private DistributedDataParallel Attached => dataParallel ?? throw new InvalidOperationException(attached ? "a group of one has no buckets" : "attach a module first");
+
+    /// <summary>
+    /// A group of one (an elastic training down to its last member, a cluster run on one worker) trains exactly as a
+    /// single process: no buckets, probes or copies; every collective is the identity.
+    /// </summary>
+    private bool Alone => collective.WorldSize == 1;
 
     public void Attach(nn.Module module)
     {
-        if (dataParallel is not null)
+        if (dataParallel is not null || attached)
             throw new InvalidOperationException("this gradient sync is already attached to a module");
-        dataParallel = new DistributedDataParallel(module, collective, options);
+        attached = true;
+        if (!Alone)
+            dataParallel = new DistributedDataParallel(module, collective, options);
     }
 
-    public void BroadcastParameters(int root = 0) => Attached.BroadcastParametersAsync(root).GetAwaiter().GetResult();
+    public void BroadcastParameters(int root = 0)
+    {
+        if (!Alone)
+            Attached.BroadcastParametersAsync(root).GetAwaiter().GetResult();
+    }
 
-    public void Broadcast(float[] values, int root) => collective.BroadcastAsync(values, root).GetAwaiter().GetResult();
+    public void Broadcast(float[] values, int root)
+    {
+        if (!Alone)
+            collective.BroadcastAsync(values, root).GetAwaiter().GetResult();
+    }
 
-    public void Backward(Tensor loss) => Attached.Backward(loss);
+    public void Backward(Tensor loss)
+    {
+        if (Alone)
+            loss.backward();
+        else
+            Attached.Backward(loss);
+    }
 
-    public void SumAcrossRanks(double[] values) =>
-        collective.AllReduceAsync(values.AsMemory(), ReduceOp.Sum).GetAwaiter().GetResult();
+    public void SumAcrossRanks(double[] values)
+    {
+        if (!Alone)
+            collective.AllReduceAsync(values.AsMemory(), ReduceOp.Sum).GetAwaiter().GetResult();
+    }
 
     public void Dispose()
     {
