@@ -20,7 +20,7 @@ namespace EcsNet.Core.Training;
 /// train exactly like one process (up to float rounding).
 /// </para>
 /// </summary>
-public sealed class CamTrainingTask : ITrainingTask
+public sealed class CamTrainingTask : GroupedSgdTask
 {
     private static readonly LossTerm[] TermList =
     {
@@ -30,51 +30,35 @@ public sealed class CamTrainingTask : ITrainingTask
 
     private readonly EcsNetModel model;
     private readonly CamTrainingOptions options;
-    private readonly SGD optimizer;
-    private readonly List<(SGD.ParamGroup Group, double Multiplier)> groups;
-    private PolySchedule? schedule;
 
     /// <param name="model">The network (the task moves it to <paramref name="device"/> and owns its optimizer, not the model).</param>
     /// <param name="pretrained">The trunk holds ImageNet weights (then <see cref="CamTrainingOptions.FreezePretrained"/> applies).</param>
     /// <param name="device">Where to train (null: the CPU).</param>
     public CamTrainingTask(EcsNetModel model, CamTrainingOptions options, bool pretrained, Device? device = null)
+        : base(model, model.Trunk, pretrained && Validated(options).FreezePretrained, model.TrunkParameters, model.NewLayerParameters,
+            options.LearningRate, options.Momentum, options.WeightDecay, options.NewLayerLrMultiplier,
+            maxSteps => new PolySchedule(options.LearningRate, maxSteps, options.PolyPower, options.WarmupSteps, options.WarmupLearningRate), device)
     {
-        options.Validate();
         this.model = model;
         this.options = options;
-        Device = device ?? CPU;
-        if (Device.type != DeviceType.CPU)
-            model.to(Device);
-        if (pretrained && options.FreezePretrained)
-        {
-            model.Trunk.FreezeStages();
-            model.Trunk.FreezeBatchNorm();
-        }
-        groups = SgdGroups.Build(model.TrunkParameters(), model.NewLayerParameters(), options.LearningRate, options.Momentum,
-            options.WeightDecay, options.NewLayerLrMultiplier);
-        optimizer = torch.optim.SGD(groups.Select(g => g.Group), options.LearningRate, options.Momentum, 0, options.WeightDecay, false, false);
         Loop = new TrainingLoopOptions(options.BatchSize, options.Epochs, options.Seed, PlanSalt: -2, SampleSalt: 0,
             options.CheckpointEvery, options.StopAfterSteps, options.Threads);
     }
 
-    public string Name => "cam";
-    public nn.Module Model => model;
-    public Device Device { get; }
-    public optim.Optimizer Optimizer => optimizer;
-    public TrainingLoopOptions Loop { get; }
-    public IReadOnlyList<LossTerm> Terms => TermList;
-    public string LearningRateTag => "lr";
+    public override string Name => "cam";
+    public override nn.Module Model => model;
+    public override TrainingLoopOptions Loop { get; }
+    public override IReadOnlyList<LossTerm> Terms => TermList;
+    public override string LearningRateTag => "lr";
 
-    public double SetLearningRate(int step, int maxSteps)
+    private static CamTrainingOptions Validated(CamTrainingOptions options)
     {
-        schedule ??= new PolySchedule(options.LearningRate, maxSteps, options.PolyPower, options.WarmupSteps, options.WarmupLearningRate);
-        double lr = schedule.At(step);
-        SgdGroups.SetLearningRate(groups, lr);
-        return lr;
+        options.Validate();
+        return options;
     }
 
     /// <summary>model.train(), then BatchNorms that are frozen, or that <see cref="BatchNormMode.Eval"/> fixes, back in eval mode.</summary>
-    public void TrainMode()
+    public override void TrainMode()
     {
         model.train();
         if (options.FreezePretrained) model.Trunk.FreezeBatchNormIfFrozen();
@@ -84,7 +68,7 @@ public sealed class CamTrainingTask : ITrainingTask
                     bn.eval();
     }
 
-    public (Tensor Loss, double[] Terms) Loss(int step, IReadOnlyList<TrainingSample> samples, BatchShard shard, IGradientSync? sync)
+    public override (Tensor Loss, double[] Terms) Loss(int step, IReadOnlyList<TrainingSample> samples, BatchShard shard, IGradientSync? sync)
     {
         torch.manual_seed(Seeds.Mix(options.Seed, step, -1));
         model.SeedDropout(Seeds.Mix(options.Seed, step, -3), shard.Start, shard.GlobalBatch);
@@ -107,6 +91,4 @@ public sealed class CamTrainingTask : ITrainingTask
         var (loss, t) = EcsObjective.Compute(model, x, y, step, sync, weight);
         return (loss, new[] { t.Total, t.Classification, t.CrossEntropy, t.ReliableFraction, t.ErasedFraction });
     }
-
-    public void Dispose() => optimizer.Dispose();
 }

@@ -2,7 +2,6 @@ using EcsNet.Core.Nets;
 using EcsNet.Data;
 using EcsNet.Labels.Samples;
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace EcsNet.Core.Training;
@@ -12,61 +11,45 @@ namespace EcsNet.Core.Training;
 /// SGD with momentum and DeepLab's four parameter groups (trunk weights ×1, trunk biases ×2 without decay, head
 /// weights ×10, head biases ×20 without decay), poly schedule, pixel cross-entropy ignoring 255.
 /// </summary>
-public sealed class SegTrainingTask : ITrainingTask
+public sealed class SegTrainingTask : GroupedSgdTask
 {
     private static readonly LossTerm[] TermList = { new("loss", "seg/loss") };
 
     private readonly DeepLab model;
     private readonly SegOptions options;
-    private readonly SGD optimizer;
-    private readonly List<(SGD.ParamGroup Group, double Multiplier)> groups;
-    private PolySchedule? schedule;
 
     /// <param name="pretrained">The trunk holds ImageNet (or CAM-trained) weights (then <see cref="SegOptions.FreezePretrained"/> applies).</param>
     /// <param name="device">Where to train (null: the CPU).</param>
     public SegTrainingTask(DeepLab model, SegOptions options, bool pretrained, Device? device = null)
+        : base(model, model.Trunk, pretrained && Validated(options).FreezePretrained, model.TrunkParameters, model.HeadParameters,
+            options.LearningRate, options.Momentum, options.WeightDecay, options.HeadLrMultiplier,
+            maxSteps => new PolySchedule(options.LearningRate, maxSteps, options.PolyPower), device)
     {
-        options.Validate();
         this.model = model;
         this.options = options;
-        Device = device ?? CPU;
-        if (Device.type != DeviceType.CPU)
-            model.to(Device);
-        if (pretrained && options.FreezePretrained)
-        {
-            model.Trunk.FreezeStages();
-            model.Trunk.FreezeBatchNorm();
-        }
-        groups = SgdGroups.Build(model.TrunkParameters(), model.HeadParameters(), options.LearningRate, options.Momentum,
-            options.WeightDecay, options.HeadLrMultiplier);
-        optimizer = torch.optim.SGD(groups.Select(g => g.Group), options.LearningRate, options.Momentum, 0, options.WeightDecay, false, false);
         Loop = new TrainingLoopOptions(options.BatchSize, options.Epochs, options.Seed, PlanSalt: -2, SampleSalt: 0,
             options.CheckpointEvery, options.StopAfterSteps, options.Threads);
     }
 
-    public string Name => "seg";
-    public nn.Module Model => model;
-    public Device Device { get; }
-    public optim.Optimizer Optimizer => optimizer;
-    public TrainingLoopOptions Loop { get; }
-    public IReadOnlyList<LossTerm> Terms => TermList;
-    public string LearningRateTag => "seg/lr";
+    public override string Name => "seg";
+    public override nn.Module Model => model;
+    public override TrainingLoopOptions Loop { get; }
+    public override IReadOnlyList<LossTerm> Terms => TermList;
+    public override string LearningRateTag => "seg/lr";
 
-    public double SetLearningRate(int step, int maxSteps)
+    private static SegOptions Validated(SegOptions options)
     {
-        schedule ??= new PolySchedule(options.LearningRate, maxSteps, options.PolyPower);
-        double lr = schedule.At(step);
-        SgdGroups.SetLearningRate(groups, lr);
-        return lr;
+        options.Validate();
+        return options;
     }
 
-    public void TrainMode()
+    public override void TrainMode()
     {
         model.train();
         if (options.FreezePretrained) model.Trunk.FreezeBatchNormIfFrozen();
     }
 
-    public (Tensor Loss, double[] Terms) Loss(int step, IReadOnlyList<TrainingSample> samples, BatchShard shard, IGradientSync? sync)
+    public override (Tensor Loss, double[] Terms) Loss(int step, IReadOnlyList<TrainingSample> samples, BatchShard shard, IGradientSync? sync)
     {
         // Trunk dropout (ResNet-38's b6/b7) draws from the global generator; the head from its own.
         torch.manual_seed(Seeds.Mix(options.Seed, step, -1));
@@ -89,6 +72,4 @@ public sealed class SegTrainingTask : ITrainingTask
         var value = SegLoss.CrossEntropy(model.forward(x), y, options.LossGrid, sync);
         return (value, new double[] { value.item<float>() });
     }
-
-    public void Dispose() => optimizer.Dispose();
 }

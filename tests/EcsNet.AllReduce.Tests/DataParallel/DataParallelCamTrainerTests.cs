@@ -3,7 +3,6 @@ using EcsNet.AllReduce.Tests.Ring;
 using EcsNet.Core.Nets;
 using EcsNet.Core.Stages;
 using EcsNet.Core.Training;
-using EcsNet.Labels.Samples;
 using static TorchSharp.torch;
 
 namespace EcsNet.AllReduce.Tests.DataParallel;
@@ -20,27 +19,6 @@ public sealed class DataParallelCamTrainerTests(Xunit.Abstractions.ITestOutputHe
     public void Dispose()
     {
         if (Directory.Exists(dir)) Directory.Delete(dir, true);
-    }
-
-    /// <summary>Random crops whose content depends only on (index, rng), labels on the index.</summary>
-    private sealed class FakeData(int count) : ISampleSet
-    {
-        private const int Crop = 32;
-
-        public int Count => count;
-
-        public string IdAt(int index) => $"img{index}";
-
-        public TrainingSample Sample(int index, Random rng)
-        {
-            var img = new float[3 * Crop * Crop];
-            for (var i = 0; i < img.Length; i++)
-                img[i] = (float)(rng.NextDouble() - 0.5) + (index % 3) * 0.3f;
-            var labels = new byte[20];
-            labels[index % 20] = 1;
-            labels[(index * 7 + 3) % 20] = 1;
-            return new TrainingSample(img, labels);
-        }
     }
 
     /// <summary>Weights from a private generator (other tests draw from the global one in parallel).</summary>
@@ -72,7 +50,7 @@ public sealed class DataParallelCamTrainerTests(Xunit.Abstractions.ITestOutputHe
     {
         using var model = NewModel(method, 7);
         using var task = new CamTrainingTask(model, Options(batch, steps), pretrained: false);
-        using var source = new LocalBatchSource(new FakeData(12));
+        using var source = new LocalBatchSource(new NoiseCamSamples(12));
         Assert.Equal(steps, TrainingLoop.Run(task, source, Path.Combine(dir, run)).Steps);
         return Weights(model);
     }
@@ -94,7 +72,7 @@ public sealed class DataParallelCamTrainerTests(Xunit.Abstractions.ITestOutputHe
                     using var model = NewModel(method, r == 0 ? 7UL : 100UL + (ulong)r);
                     using var sync = new DataParallelGradientSync(ring.Rings[r], new DataParallelOptions { BucketBytes = 16 << 10, FirstBucketBytes = 4 << 10 });
                     using var task = new CamTrainingTask(model, Options(batch, stop), pretrained: false);
-                    using var source = new LocalBatchSource(new FakeData(12));
+                    using var source = new LocalBatchSource(new NoiseCamSamples(12));
                     TrainingLoop.Run(task, source, Path.Combine(dir, run), sync);
                     weights[r] = Weights(model);
                     lock (stats) stats.Add(sync.LastSync);

@@ -2,7 +2,6 @@ using EcsNet.AllReduce.DataParallel;
 using EcsNet.AllReduce.Rendezvous;
 using EcsNet.Core.Nets;
 using EcsNet.Core.Training;
-using EcsNet.Labels.Samples;
 using static EcsNet.AllReduce.Tests.Rendezvous.LocalJob;
 using static TorchSharp.torch;
 
@@ -22,24 +21,6 @@ public sealed class ElasticCamTrainingTests(Xunit.Abstractions.ITestOutputHelper
     public void Dispose()
     {
         if (Directory.Exists(dir)) Directory.Delete(dir, true);
-    }
-
-    private sealed class FakeData(int count) : ISampleSet
-    {
-        public int Count => count;
-
-        public string IdAt(int index) => $"img{index}";
-
-        public TrainingSample Sample(int index, Random rng)
-        {
-            var img = new float[3 * 32 * 32];
-            for (var i = 0; i < img.Length; i++)
-                img[i] = (float)(rng.NextDouble() - 0.5) + (index % 3) * 0.3f;
-            var labels = new byte[20];
-            labels[index % 20] = 1;
-            labels[(index * 7 + 3) % 20] = 1;
-            return new TrainingSample(img, labels);
-        }
     }
 
     private static EcsNetModel NewModel(ulong init)
@@ -65,7 +46,7 @@ public sealed class ElasticCamTrainingTests(Xunit.Abstractions.ITestOutputHelper
     {
         using var model = NewModel(7);
         using var task = new CamTrainingTask(model, Options, pretrained: false);
-        using var source = new LocalBatchSource(new FakeData(24));
+        using var source = new LocalBatchSource(new NoiseCamSamples(24));
         Assert.Equal(Steps, TrainingLoop.Run(task, source, Path.Combine(dir, "single")).Steps);
         return Weights(model);
     }
@@ -76,7 +57,7 @@ public sealed class ElasticCamTrainingTests(Xunit.Abstractions.ITestOutputHelper
         {
             using var model = NewModel(init);
             using var task = new CamTrainingTask(model, Options, pretrained: false);
-            using var source = new LocalBatchSource(new FakeData(24));
+            using var source = new LocalBatchSource(new NoiseCamSamples(24));
             var result = TrainingLoop.Run(task, source, Path.Combine(dir, "elastic"), group, new TrainingCallbacks(OnStep: onStep));
             return (result, Weights(model));
         });
