@@ -29,7 +29,7 @@ public sealed record ActorOverheadResult(int Steps, IReadOnlyList<double> BareSt
 }
 
 /// <summary>CPU seconds per image of the crf stage's jobs in this process and through the job entities.</summary>
-public sealed record ShardedCrfResult(int Images, IReadOnlyList<double> LocalCpuPerImage, IReadOnlyList<double> ShardedCpuPerImage)
+public sealed record ShardedCrfResult(int Images, int Size, IReadOnlyList<double> LocalCpuPerImage, IReadOnlyList<double> ShardedCpuPerImage)
 {
     public double Local => ActorOverheadResult.Median(LocalCpuPerImage);
     public double Sharded => ActorOverheadResult.Median(ShardedCpuPerImage);
@@ -113,12 +113,13 @@ public static class ClusterBench
 
     /// <summary>
     /// The crf stage's jobs (dense CRF of 21-label-sized CAM stacks, PSA's settings scaled as the CPU default) for
-    /// <paramref name="images"/> images, run by the in-process runner and by the job entities of an embedded node,
-    /// <paramref name="rounds"/> times each, alternating; CPU seconds of this whole process per image.
+    /// <paramref name="images"/> images of <paramref name="size"/> pixels a side, run by the in-process runner and by
+    /// the job entities of an embedded node, <paramref name="rounds"/> times each, alternating, after one untimed
+    /// round of each (JIT, first entity start); CPU seconds of this whole process per image.
     /// </summary>
-    public static async Task<ShardedCrfResult> ShardedCrfAsync(string dir, int images, int rounds, CancellationToken ct)
+    public static async Task<ShardedCrfResult> ShardedCrfAsync(string dir, int images, int size, int rounds, CancellationToken ct)
     {
-        var synth = Data(Path.Combine(dir, "crf-data"), images, 160);
+        var synth = Data(Path.Combine(dir, "crf-data"), images, size);
         var camDir = Path.Combine(dir, "cams");
         var train = VocDataset.Open(synth.Root, "train", new VocOptions { Masks = MaskUse.Required });
         foreach (var sample in train.Samples)
@@ -134,12 +135,14 @@ public static class ClusterBench
         await using var node = await EmbeddedNode.StartAsync(0, roles: new[] { ClusterRoles.Coordinator, ClusterRoles.Preprocess }, ct: ct);
         var local = new List<double>();
         var sharded = new List<double>();
+        await LocalImageJobRunner.Default.RunAsync(Jobs(Path.Combine(dir, "warmup-local")), cancellationToken: ct);
+        await node.Jobs.RunAsync(Jobs(Path.Combine(dir, "warmup-sharded")), cancellationToken: ct);
         for (int r = 0; r < rounds; r++)
         {
             local.Add(await CpuPerImage(LocalImageJobRunner.Default, Jobs(Path.Combine(dir, $"local-{r}")), ct));
             sharded.Add(await CpuPerImage(node.Jobs, Jobs(Path.Combine(dir, $"sharded-{r}")), ct));
         }
-        return new ShardedCrfResult(images, local, sharded);
+        return new ShardedCrfResult(images, size, local, sharded);
     }
 
     private static async Task<double> CpuPerImage(IImageJobRunner runner, IReadOnlyList<IImageJob> jobs, CancellationToken ct)

@@ -25,12 +25,13 @@ public static class BenchClusterCommand
         var steps = new Option<int>("--steps") { Description = "Timed training steps of the overhead measurement.", DefaultValueFactory = _ => 60 };
         var rounds = new Option<int>("--rounds") { Description = "Alternating rounds of each measurement (the median is reported).", DefaultValueFactory = _ => 3 };
         var images = new Option<int>("--images") { Description = "Images of the crf measurement.", DefaultValueFactory = _ => 48 };
+        var size = new Option<int>("--crf-size") { Description = "Side in pixels of the crf measurement's images (VOC photos are about 500 × 375).", DefaultValueFactory = _ => 320 };
         var parts = new Option<string>("--parts") { Description = "What to measure, comma separated: overhead, failover, crf.", DefaultValueFactory = _ => "overhead,failover,crf" };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON." };
         var work = new Option<string?>("--work") { Description = "Folder for the data and runs (default: a temporary folder, deleted afterwards)." };
         var command = new Command("cluster", "The actor layer's cost: training step overhead, time to a new generation after a worker process dies or freezes, sharded CRF CPU per image.")
         {
-            steps, rounds, images, parts, json, work,
+            steps, rounds, images, size, parts, json, work,
         };
         command.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
         {
@@ -64,10 +65,10 @@ public static class BenchClusterCommand
                 }
                 if (wanted.Contains("crf"))
                 {
-                    var c = await ClusterBench.ShardedCrfAsync(Path.Combine(root, "crf"), parse.GetValue(images), parse.GetValue(rounds), ct);
+                    var c = await ClusterBench.ShardedCrfAsync(Path.Combine(root, "crf"), parse.GetValue(images), parse.GetValue(size), parse.GetValue(rounds), ct);
                     result["crf"] = new
                     {
-                        images = c.Images, local_cpu_s_per_image = c.Local, sharded_cpu_s_per_image = c.Sharded, ratio = c.Ratio,
+                        images = c.Images, size = c.Size, local_cpu_s_per_image = c.Local, sharded_cpu_s_per_image = c.Sharded, ratio = c.Ratio,
                         local_rounds = c.LocalCpuPerImage, sharded_rounds = c.ShardedCpuPerImage,
                     };
                 }
