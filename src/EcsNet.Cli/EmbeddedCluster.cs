@@ -1,3 +1,4 @@
+using EcsNet.Cluster;
 using EcsNet.Cluster.Messages;
 using EcsNet.Cluster.Training;
 using EcsNet.Host;
@@ -7,6 +8,15 @@ namespace EcsNet.Cli;
 /// <summary>The embedded cluster of a command: <see cref="EmbeddedNode"/> with the run's progress on the console.</summary>
 internal static class EmbeddedCluster
 {
+    /// <summary>Starts the one-process cluster of a command (all roles, <paramref name="workers"/> worker actors) and says so.</summary>
+    public static async Task<EmbeddedNode> StartAsync(CliIo io, int workers, string device, CancellationToken ct)
+    {
+        var node = await EmbeddedNode.StartAsync(workers, device, ct: ct);
+        io.Out.WriteLine($"embedded cluster {node.Address}: roles {string.Join(", ", ClusterRoles.All)}; {workers} worker actor(s) on {device}");
+        io.Out.Flush();
+        return node;
+    }
+
     /// <summary>Submits the run to <paramref name="node"/>, shows its progress, and returns its last status; a failed run throws its error.</summary>
     public static async Task<RunStatus> RunAsync(this EmbeddedNode node, CliIo io, string title, RunSpec spec, CancellationToken ct)
     {

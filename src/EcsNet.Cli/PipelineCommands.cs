@@ -4,7 +4,6 @@ using EcsNet.Core.Nets;
 using EcsNet.Core.Runtime;
 using EcsNet.Core.Stages;
 using EcsNet.Data;
-using EcsNet.Host;
 using Spectre.Console;
 
 namespace EcsNet.Cli;
@@ -113,7 +112,7 @@ public static class PipelineCommands
         };
         spec.Stages.AddRange(only);
         spec.Force.AddRange(force);
-        await using var cluster = await EmbeddedNode.StartAsync(workers, device, ct: ct);
+        await using var cluster = await EmbeddedCluster.StartAsync(io, workers, device, ct);
         var status = await cluster.RunAsync(io, "pipeline", spec, ct);
         PrintTable(io, status.Stages, runDir);
     }

@@ -10,7 +10,6 @@ using EcsNet.Cluster.Training;
 using EcsNet.Core.Stages;
 using EcsNet.Core.Training;
 using EcsNet.Data;
-using EcsNet.Host;
 using Spectre.Console;
 
 namespace EcsNet.Cli;
@@ -295,7 +294,7 @@ internal static class TrainCamCluster
                 BucketBytes = (long)parse.GetValue(o.BucketKib) << 10, Compression = ring.Compression, PeerTimeout = ring.PeerTimeout,
             }),
         };
-        await using var cluster = await EmbeddedNode.StartAsync(n, device, ct: ct);
+        await using var cluster = await EmbeddedCluster.StartAsync(io, n, device, ct);
         var status = await cluster.RunAsync(io, $"train-cam ({n} worker{(n == 1 ? "" : "s")})", spec, ct);
         var summary = status.Stages.FirstOrDefault();
         io.Console.MarkupLine($"trained on {n} worker actor{(n == 1 ? "" : "s")}: {Markup.Escape(summary?.Note ?? "")}");

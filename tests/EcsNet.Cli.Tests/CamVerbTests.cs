@@ -85,6 +85,7 @@ public class CamVerbTests
         var args = new[] { "pipeline", "--voc", voc, "--out", run, "--stages", "cam" }.Concat(Tiny).ToArray();
         var first = await Ecsnet.Run(args);
         Assert.True(first.Exit == 0, first.ToString());
+        Assert.Matches(@"embedded cluster akka\.tcp://ecsnet@127\.0\.0\.1:\d+: roles coordinator, worker, preprocess; 1 worker actor\(s\) on cpu", first.Out);
         Assert.Contains("stage cam: new", first.Out);
         Assert.True(File.Exists(Path.Combine(run, "cam", "manifest.json")));
 
