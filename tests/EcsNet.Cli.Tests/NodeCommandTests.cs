@@ -20,9 +20,13 @@ public sealed class NodeCommandTests
     {
         var r = await Ecsnet.Run("node", "--help");
         Assert.Equal(0, r.Exit);
-        foreach (var option in new[] { "--roles", "--seed", "--hostname", "--port", "--config", "--health-url" })
+        foreach (var option in new[] { "--roles", "--seed", "--hostname", "--port", "--device", "--workers", "--config", "--health-url" })
             Assert.Contains(option, r.Out);
-        Assert.Contains("worker and coordinator carry only their name for now", r.Out.ReplaceLineEndings(" ").Replace("  ", " "));
+        // help wraps at the terminal's width: compare with the whitespace folded
+        var text = System.Text.RegularExpressions.Regex.Replace(r.Out, @"\s+", " ");
+        Assert.Contains("coordinator: the training coordinator singleton", text);
+        Assert.Contains("worker: one worker actor per device", text);
+        Assert.Contains("preprocess: the training samples and the per-image jobs", text);
     }
 
     [Theory]

@@ -35,7 +35,7 @@ public sealed class CamTrainingTask : GroupedSgdTask
     /// <param name="pretrained">The trunk holds ImageNet weights (then <see cref="CamTrainingOptions.FreezePretrained"/> applies).</param>
     /// <param name="device">Where to train (null: the CPU).</param>
     public CamTrainingTask(EcsNetModel model, CamTrainingOptions options, bool pretrained, Device? device = null)
-        : base(model, model.Trunk, pretrained && Validated(options).FreezePretrained, model.TrunkParameters, model.NewLayerParameters,
+        : base(model, model.Trunk, Validated(options).FreezePretrained && pretrained, model.TrunkParameters, model.NewLayerParameters,
             options.LearningRate, options.Momentum, options.WeightDecay, options.NewLayerLrMultiplier,
             maxSteps => new PolySchedule(options.LearningRate, maxSteps, options.PolyPower, options.WarmupSteps, options.WarmupLearningRate), device)
     {

@@ -21,7 +21,7 @@ public sealed class SegTrainingTask : GroupedSgdTask
     /// <param name="pretrained">The trunk holds ImageNet (or CAM-trained) weights (then <see cref="SegOptions.FreezePretrained"/> applies).</param>
     /// <param name="device">Where to train (null: the CPU).</param>
     public SegTrainingTask(DeepLab model, SegOptions options, bool pretrained, Device? device = null)
-        : base(model, model.Trunk, pretrained && Validated(options).FreezePretrained, model.TrunkParameters, model.HeadParameters,
+        : base(model, model.Trunk, Validated(options).FreezePretrained && pretrained, model.TrunkParameters, model.HeadParameters,
             options.LearningRate, options.Momentum, options.WeightDecay, options.HeadLrMultiplier,
             maxSteps => new PolySchedule(options.LearningRate, maxSteps, options.PolyPower), device)
     {
