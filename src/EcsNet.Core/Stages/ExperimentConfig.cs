@@ -100,4 +100,32 @@ public sealed record ExperimentConfig
             Augment = new AugmentOptions { LongEdgeMin = 96, LongEdgeMax = 160, CropSize = 112 },
         },
     };
+    /// <summary>
+    /// Checks every stage's options before anything runs; the error's subject is the experiment key at fault
+    /// (e.g. <c>camTraining.momentum</c>, or <c>crf</c> with the option named in the problem).
+    /// </summary>
+    public void Validate()
+    {
+        static void Check(string key, Action validate)
+        {
+            try
+            {
+                validate();
+            }
+            catch (BadInputException e) when (!e.Subject.StartsWith(key, StringComparison.Ordinal))
+            {
+                throw new BadInputException(key, e.Problem, e);
+            }
+        }
+        Check("cam", Cam.Validate);
+        Check("camTraining", CamTraining.Validate);
+        Check("augment", Augment.Validate);
+        Check("crf", Crf.Validate);
+        Check("affinityLabels", AffinityLabels.Validate);
+        Check("affinity", Affinity.Validate);
+        Check("randomWalk", RandomWalk.Validate);
+        Check("seg", Seg.Validate);
+        if (!(BackgroundThreshold is > 0 and < 1))
+            throw new BadInputException("backgroundThreshold", $"must lie in (0, 1), got {BackgroundThreshold}");
+    }
 }

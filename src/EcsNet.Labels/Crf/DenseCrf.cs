@@ -48,7 +48,7 @@ public sealed record DenseCrfOptions
     /// </summary>
     public int MaxDegreeOfParallelism { get; init; } = Environment.ProcessorCount;
 
-    internal void Validate()
+    public void Validate()
     {
         static void Positive(float v, string name)
         {

@@ -1,42 +1,67 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using EcsNet.Core.Stages;
 using EcsNet.Data;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
-namespace EcsNet.Cli;
+namespace EcsNet.Core.Stages;
 
 /// <summary>
 /// Reads an experiment file (YAML or JSON, camelCase keys mirroring <see cref="ExperimentConfig"/>) on top of
 /// a base config and applies <c>--set path=value</c> overrides. Unknown keys and bad values are errors that
-/// name the file (or the override) and the key.
+/// name the file (or the override) and the key. The same file may also say what to run — <see cref="RunKeys"/>:
+/// name, dataset, stages, workers (docs/EXPERIMENTS.md) — which <c>ecsnet submit</c> reads and the hyperparameter
+/// readers pass over.
 /// </summary>
 public static class ExperimentFile
 {
     private static JsonSerializerOptions Json => ConfigJson.Options;
 
-    public static ExperimentConfig Load(string? path, ExperimentConfig baseConfig, IEnumerable<string>? overrides = null)
+    /// <summary>Top-level keys that describe the run rather than a stage's options.</summary>
+    public static readonly IReadOnlySet<string> RunKeys = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { "name", "dataset", "stages", "workers" };
+
+    public static ExperimentConfig Load(string? path, ExperimentConfig baseConfig, IEnumerable<string>? overrides = null) =>
+        Apply(path is null ? null : ReadDocument(path), path ?? "--set", baseConfig, overrides);
+
+    /// <summary>The file as a JSON object (YAML read as JSON), or a bad-input error naming it.</summary>
+    public static JsonObject ReadDocument(string path)
+    {
+        if (!File.Exists(path))
+            throw new BadInputException(path, "experiment file not found");
+        return ParseDocument(File.ReadAllText(path), path, json: path.EndsWith(".json", StringComparison.OrdinalIgnoreCase));
+    }
+
+    /// <summary>An experiment document's text (YAML, or JSON, which is YAML too) as a JSON object; <paramref name="source"/> names it in errors.</summary>
+    public static JsonObject ParseDocument(string text, string source, bool json = false)
+    {
+        JsonNode? file;
+        try
+        {
+            file = json ? JsonNode.Parse(text) : YamlToJson(text);
+        }
+        catch (Exception e) when (e is JsonException or YamlException)
+        {
+            throw new BadInputException(source, $"not valid {(json ? "JSON" : "YAML")}: {e.Message}");
+        }
+        return file switch
+        {
+            JsonObject obj => obj,
+            null => new JsonObject(),
+            _ => throw new BadInputException(source, "the top level must be a mapping of stage names to options"),
+        };
+    }
+
+    /// <summary>
+    /// <paramref name="baseConfig"/> with the options of <paramref name="document"/> (its run keys passed over) and
+    /// then <paramref name="overrides"/> applied; errors name <paramref name="source"/> and the key.
+    /// </summary>
+    public static ExperimentConfig Apply(JsonObject? document, string source, ExperimentConfig baseConfig, IEnumerable<string>? overrides = null)
     {
         var node = JsonSerializer.SerializeToNode(baseConfig, Json)!.AsObject();
-        if (path is not null)
+        if (document is not null)
         {
-            if (!File.Exists(path))
-                throw new BadInputException(path, "experiment file not found");
-            JsonNode? file;
-            try
-            {
-                var text = File.ReadAllText(path);
-                file = path.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? JsonNode.Parse(text) : YamlToJson(text);
-            }
-            catch (Exception e) when (e is JsonException or YamlException)
-            {
-                throw new BadInputException(path, $"not valid {(path.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? "JSON" : "YAML")}: {e.Message}");
-            }
-            if (file is JsonObject obj)
-                Merge(node, obj, path, "");
-            else if (file is not null)
-                throw new BadInputException(path, "the top level must be a mapping of stage names to options");
+            var options = new JsonObject(document.Where(p => !RunKeys.Contains(p.Key)).Select(p => KeyValuePair.Create(p.Key, p.Value?.DeepClone())));
+            Merge(node, options, source, "");
         }
         foreach (var o in overrides ?? Array.Empty<string>())
             ApplyOverride(node, o);
@@ -46,7 +71,7 @@ public static class ExperimentFile
         }
         catch (JsonException e)
         {
-            throw new BadInputException(path ?? "--set", $"bad option value: {e.Message}");
+            throw new BadInputException(source, $"bad option value: {e.Message}");
         }
     }
 
