@@ -33,6 +33,9 @@ public static class EcsNetCli
         yield return CoordinatorCommand.Build(io);
         yield return WorkerCommand.Build(io);
         yield return NodeCommand.Build(io);
+        yield return ServeCommand.Build(io);
+        foreach (var c in ControlCommands.Build(io))
+            yield return c;
     }
 
     public static async Task<int> RunAsync(string[] args, CliIo? io = null, CancellationToken cancellationToken = default)
@@ -43,7 +46,7 @@ public static class EcsNetCli
         var invocation = new InvocationConfiguration { Output = io.Out, Error = io.Err };
         // A node's graceful leave (finish running jobs, hand off shards) takes longer than the 2 s System.CommandLine
         // allows after SIGTERM; its host's own console lifetime handles SIGTERM and Ctrl-C instead.
-        if (parsed.CommandResult.Command.Name == NodeCommand.Name)
+        if (parsed.CommandResult.Command.Name is NodeCommand.Name or ServeCommand.Name)
             invocation.ProcessTerminationTimeout = null;
         return await parsed.InvokeAsync(invocation, cancellationToken);
     }

@@ -1,5 +1,6 @@
 using Akka.Hosting;
 using EcsNet.Cluster.Hosting;
+using EcsNet.Control.Hosting;
 using EcsNet.Data;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 
@@ -27,6 +28,12 @@ public sealed record NodeHostSettings
 
     /// <summary>Changes to the training options (workers, devices, timeouts).</summary>
     public Action<EcsNetTrainingOptions>? ConfigureTraining { get; init; }
+
+    /// <summary>
+    /// Serve the control API (<c>ecsnet serve</c>): its options from the <c>EcsNet:Control</c> section, then this
+    /// change. Null: no control API (a plain node).
+    /// </summary>
+    public Action<ControlOptions>? Control { get; init; }
 }
 
 /// <summary>
@@ -51,7 +58,8 @@ public static class NodeHost
                 throw new BadInputException(file, "node settings file not found");
             builder.Configuration.AddJsonFile(Path.GetFullPath(file), optional: false, reloadOnChange: false);
         }
-        builder.WebHost.UseUrls(settings.HealthUrl);
+        if (settings.Control is null)
+            builder.WebHost.UseUrls(settings.HealthUrl);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         // logs on stderr (stdout is the command's own output: tables, JSON), at the settings' level whatever the configuration says
         builder.Logging.ClearProviders();
@@ -75,8 +83,17 @@ public static class NodeHost
                     loggers.AddLoggerFactory();
                 });
         }, configureTraining: settings.ConfigureTraining);
+        if (settings.Control is { } configureControl)
+        {
+            // after the node: the control plane's start waits for the actor system's
+            var control = builder.Configuration.GetSection(ControlOptions.Section).Get<ControlOptions>() ?? new ControlOptions();
+            configureControl(control);
+            builder.AddEcsNetControl(control, settings.HealthUrl);
+        }
         var app = builder.Build();
         app.MapEcsNetHealthChecks();
+        if (settings.Control is not null)
+            app.MapEcsNetControl();
         return app;
     }
 

@@ -11,4 +11,8 @@ public sealed record DataParallelStats(
     double WaitSeconds,
     double CommunicationSeconds,
     int Buckets,
-    int BucketsStartedDuringBackward);
+    int BucketsStartedDuringBackward)
+{
+    /// <summary>Gradient bytes all-reduced (every bucket's floats).</summary>
+    public long Bytes { get; init; }
+}

@@ -191,7 +191,10 @@ public sealed class DistributedDataParallel : IGradientProbe, IDisposable
         var wait = clock.Elapsed.TotalSeconds - backward;
         foreach (var bucket in buckets)
             bucket.WriteBack(parameters);
-        LastSync = new DataParallelStats(backward, wait, buckets.Sum(b => b.Seconds), buckets.Length, launchedDuringBackward);
+        LastSync = new DataParallelStats(backward, wait, buckets.Sum(b => b.Seconds), buckets.Length, launchedDuringBackward)
+        {
+            Bytes = buckets.Sum(b => (long)b.Flat.Length * sizeof(float)),
+        };
     }
 
     /// <summary>One synchronised training step: zero grads, loss, <see cref="Backward"/>, optimizer step. Returns the loss.</summary>

@@ -33,6 +33,27 @@ public static class RunClient
         }
     }
 
+    /// <summary>
+    /// Follows a run already submitted: every status the coordinator publishes goes to <paramref name="onStatus"/>
+    /// (on an actor's thread; the watch is renewed every few seconds, so a coordinator that moved is found again),
+    /// and <paramref name="onUnknown"/> is told when the coordinator does not know the run (e.g. it moved to
+    /// another node and lost its runs). Dispose to stop following.
+    /// </summary>
+    public static IDisposable Follow(ActorSystem system, IActorRef coordinator, string run, Action<RunStatus> onStatus, Action<string> onUnknown)
+    {
+        var end = new TaskCompletionSource<RunStatus>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var watcher = system.ActorOf(Props.Create(() => new Watcher(coordinator, run, onStatus, end)));
+        end.Task.ContinueWith(t => onUnknown(t.Exception?.InnerException?.Message ?? $"run {run} is unknown"),
+            CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        watcher.Tell(Watcher.Start.Instance);
+        return new Stopper(system, watcher);
+    }
+
+    private sealed class Stopper(ActorSystem system, IActorRef watcher) : IDisposable
+    {
+        public void Dispose() => system.Stop(watcher);
+    }
+
     /// <summary>The failure of a failed run as the exception it was: bad input (exit 2 in the CLI) or an error.</summary>
     public static Exception Failure(RunStatus status) => status.BadInput
         ? new BadInputException(status.ErrorSubject, status.ErrorProblem)

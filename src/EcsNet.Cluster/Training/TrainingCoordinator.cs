@@ -37,6 +37,7 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         Receive<SubmitRun>(Submit);
         Receive<WatchRun>(Watch);
         Receive<GetRunStatus>(m => Sender.Tell(runs.TryGetValue(m.Run, out var r) ? r.Status.Clone() : Unknown(m.Run)));
+        Receive<GetCoordinatorInfo>(_ => Sender.Tell(Info()));
         Receive<ScaleRun>(Scale);
         Receive<StopRun>(m => Stop(m.Run, Sender));
         Receive<CancelTraining>(m => Stop(m.Run, null));
@@ -364,6 +365,20 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
             w.Tell(run.Status.Clone());
     }
 
+    private CoordinatorInfo Info()
+    {
+        var info = new CoordinatorInfo
+        {
+            Address = Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString(),
+            Workers = workers.Count,
+            BusyWorkers = workers.Values.Count(w => !IsIdle(w)),
+        };
+        if (activeRun is not null)
+            info.ActiveRuns.Add(activeRun);
+        info.QueuedRuns.AddRange(queue.Where(r => runs[r].Status.State == RunStatus.Types.State.Queued));
+        return info;
+    }
+
     private static RunRejected Unknown(string run) => new() { Run = run, Reason = $"run '{run}' is unknown to this coordinator" };
 
     // ------------------------------------------------------------------------------------------ trainings
@@ -468,6 +483,11 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         run.Status.WorldSize = m.WorldSize;
         run.Status.Terms.Clear();
         run.Status.Terms.AddRange(m.Terms);
+        run.Status.Epoch = m.Epoch;
+        run.Status.LearningRate = m.LearningRate;
+        run.Status.StepSeconds = m.Seconds;
+        run.Status.AllreduceBytes = m.AllreduceBytes;
+        run.Status.AllreduceSeconds = m.AllreduceSeconds;
         t.Callbacks?.OnStep?.Invoke(new StepReport(t.Job.Stage, m.Step, m.MaxSteps, m.Epoch, m.LearningRate,
             TrainingMessages.Terms(m.Terms), m.Generation, m.Rank, m.WorldSize, m.Seconds));
         Publish(run);

@@ -127,8 +127,15 @@ public sealed class TrainingWorker : ReceiveActor, IWithTimers
             var result = StageTraining.Run(job, placement, new TrainingCallbacks(
                 OnStep: r =>
                 {
-                    if (r.Rank == 0)
-                        coordinator.Tell(TrainingMessages.ToMessage(m.Training, r), self);
+                    if (r.Rank != 0)
+                        return;
+                    var progress = TrainingMessages.ToMessage(m.Training, r);
+                    if (group.Current.LastSync is { } sync)
+                    {
+                        progress.AllreduceBytes = sync.Bytes;
+                        progress.AllreduceSeconds = sync.CommunicationSeconds;
+                    }
+                    coordinator.Tell(progress, self);
                 },
                 OnGeneration: g => coordinator.Tell(TrainingMessages.ToMessage(m.Training, g), self),
                 StopRequested: () => control.StopRequested), control.Token);
