@@ -49,23 +49,31 @@ public sealed record ArtifactRecord(string Kind, string Path);
 /// in a database (SQLite file by default, PostgreSQL for clusters). Every method is safe to call from several
 /// threads; updates of one run are last-writer-wins.
 /// </summary>
+/// <remarks>
+/// Implementations: <see cref="SqliteRunRegistry"/>, <see cref="PostgresRunRegistry"/>, opened by <see cref="RunRegistry.Open"/>.
+/// A database that cannot be reached or used raises <see cref="RegistryUnavailableException"/>.
+/// </remarks>
 public interface IRunRegistry : IAsyncDisposable
 {
     /// <summary>Creates or upgrades the schema (idempotent; safe when several hosts start at once).</summary>
     Task InitializeAsync(CancellationToken ct = default);
 
     /// <summary>Adds a new run; a run with the same id is an error (<see cref="InvalidOperationException"/>).</summary>
+    /// <remarks>Times are kept in UTC to the millisecond; an unset <see cref="RunRecord.Updated"/> becomes <see cref="RunRecord.Created"/>.</remarks>
     Task CreateAsync(RunRecord run, CancellationToken ct = default);
 
     Task<RunRecord?> GetAsync(string id, CancellationToken ct = default);
 
     /// <summary>Runs newest first, only those in <paramref name="states"/> when given.</summary>
+    /// <remarks>Newest is by <see cref="RunRecord.Created"/>, ties by id; no states or an empty collection: every state;
+    /// <paramref name="limit"/> is clamped to 1..1000.</remarks>
     Task<IReadOnlyList<RunRecord>> ListAsync(IReadOnlyCollection<RunLifecycle>? states = null, int limit = 100, CancellationToken ct = default);
 
     /// <summary>Sets the state (and the error, for failures); stamps <see cref="RunRecord.Updated"/>. False: no such run.</summary>
     Task<bool> SetStateAsync(string id, RunLifecycle state, string error = "", CancellationToken ct = default);
 
     /// <summary>Where the run is: stage, step of max steps, workers.</summary>
+    /// <exception cref="InvalidOperationException">No such run (also for the other updates below).</exception>
     Task SetProgressAsync(string id, string stage, int step, int maxSteps, int workers, CancellationToken ct = default);
 
     /// <summary>Counts one more resume of the run.</summary>
