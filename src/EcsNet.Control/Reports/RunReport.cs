@@ -73,36 +73,37 @@ public static class RunReport
             var best = s.BestThreshold is { } b ? $"{Num(b.Threshold, "0.00")} ({Percent(b.MeanIoU)})" : "-";
             var status = s.Manifest is null ? "unfinished" : s.Reused switch { true => "reused", false => "new", null => "finished" };
             html.Append($"<tr data-stage=\"{E(s.Stage)}\"><td>{E(s.Stage)}</td><td>{E(s.Title)}</td>")
-                .Append($"<td class=\"num miou\">{(s.MeanIoU is { } m ? Percent(m) : "-")}</td><td class=\"num\">{E(best)}</td>")
+                .Append($"<td class=\"num miou\">{Percent(s.MeanIoU)}</td><td class=\"num\">{E(best)}</td>")
                 .Append($"<td class=\"num\">{(s.Manifest is { } mf ? Num(mf.Seconds, "0.0") : "-")}</td><td>{status}</td></tr>\n");
         }
         html.Append("</tbody>\n</table>\n</section>\n");
     }
 
-    private static void LossCharts(StringBuilder html, RunReportData data)
+    private static void LossCharts(StringBuilder html, RunReportData data) =>
+        Figures(html, "losses", "Training losses", "No stage has a training log yet.",
+            data.Stages.Where(s => s.Losses is { Steps: > 0, Terms.Count: > 0 }),
+            s => ($"{s.Stage}: {s.Losses!.Steps} steps", SvgCharts.LossChart(s.Stage, s.Losses)));
+
+    private static void ClassIoU(StringBuilder html, RunReportData data) =>
+        Figures(html, "class-iou", "Per-class IoU", "No stage has per-class IoUs (they need ground-truth masks).",
+            data.Stages.Where(s => s.ClassIoUs.Count > 0),
+            s => ($"{s.Stage}: mIoU {Percent(s.MeanIoU)} %", SvgCharts.ClassIoUChart(s.Stage, s.ClassIoUs)));
+
+    /// <summary>A section of one captioned chart per stage, or a note when no stage has one.</summary>
+    private static void Figures(StringBuilder html, string id, string heading, string none, IEnumerable<StageReport> stages,
+        Func<StageReport, (string Caption, string Svg)> chart)
     {
-        html.Append("<section id=\"losses\">\n<h2>Training losses</h2>\n");
-        var logged = data.Stages.Where(s => s.Losses is { Steps: > 0 }).ToList();
-        if (logged.Count == 0)
-            html.Append("<p class=\"note\">No stage has a training log yet.</p>\n");
-        foreach (var s in logged)
-            Figure(html, $"{s.Stage}: {s.Losses!.Steps} steps", SvgCharts.LossChart(s.Stage, s.Losses));
+        html.Append($"<section id=\"{id}\">\n<h2>{E(heading)}</h2>\n");
+        int count = 0;
+        foreach (var (caption, svg) in stages.Select(chart))
+        {
+            html.Append($"<figure><figcaption>{E(caption)}</figcaption>\n{svg}\n</figure>\n");
+            count++;
+        }
+        if (count == 0)
+            html.Append($"<p class=\"note\">{E(none)}</p>\n");
         html.Append("</section>\n");
     }
-
-    private static void ClassIoU(StringBuilder html, RunReportData data)
-    {
-        html.Append("<section id=\"class-iou\">\n<h2>Per-class IoU</h2>\n");
-        var scored = data.Stages.Where(s => s.ClassIoUs.Count > 0).ToList();
-        if (scored.Count == 0)
-            html.Append("<p class=\"note\">No stage has per-class IoUs (they need ground-truth masks).</p>\n");
-        foreach (var s in scored)
-            Figure(html, $"{s.Stage}: mIoU {(s.MeanIoU is { } m ? Percent(m) : "-")} %", SvgCharts.ClassIoUChart(s.Stage, s.ClassIoUs));
-        html.Append("</section>\n");
-    }
-
-    private static void Figure(StringBuilder html, string caption, string svg) =>
-        html.Append($"<figure><figcaption>{E(caption)}</figcaption>\n{svg}\n</figure>\n");
 
     private static void Overlays(StringBuilder html, RunReportData data)
     {
@@ -150,5 +151,6 @@ public static class RunReport
 
     private static string Num(double v, string format) => v.ToString(format, CultureInfo.InvariantCulture);
 
-    private static string Percent(double fraction) => double.IsNaN(fraction) ? "-" : Num(100 * fraction, "0.0");
+    /// <summary>A fraction in percent with one decimal; "-" for none (no score, or NaN when nothing was counted).</summary>
+    private static string Percent(double? fraction) => fraction is { } f && !double.IsNaN(f) ? Num(100 * f, "0.0") : "-";
 }
