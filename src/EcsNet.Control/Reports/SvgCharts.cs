@@ -79,7 +79,7 @@ internal static class SvgCharts
     {
         int width = (int)plot.Right + extraWidth, height = (int)plot.Bottom + 40;
         return new StringBuilder().Append(
-            $"<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"{cssClass}\" data-stage=\"{E(stage)}\" role=\"img\" aria-label=\"{E(label)}\" " +
+            $"<svg class=\"{cssClass}\" data-stage=\"{E(stage)}\" role=\"img\" aria-label=\"{E(label)}\" " +
             $"width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-size=\"11\" font-family=\"sans-serif\">");
     }
 

@@ -17,7 +17,8 @@ public sealed class RunReportTests : IDisposable
     public void TheStageTableHasOneRowPerStageWithItsMIoUThresholdTimeAndStatus()
     {
         var run = SyntheticRun.Write(temp.File("run"));
-        var rows = ReportHtml.StageRows(RunReport.Build(run.Dir));
+        var html = RunReport.Build(run.Dir);
+        var rows = ReportHtml.StageRows(html);
 
         Assert.Equal(new[] { "cam", "crf", "aff", "rw", "seg" }, rows.Select(r => r.Stage));
         var cells = rows.ToDictionary(r => r.Stage, r => r.Cells);
@@ -32,6 +33,9 @@ public sealed class RunReportTests : IDisposable
             Assert.Equal("12.5", cells[stage.Name][4]);
             Assert.Equal("new", cells[stage.Name][5]);      // all finished after the pipeline started
         }
+        // self-contained: no script, no address to fetch anything from
+        Assert.DoesNotContain("<script", html, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("://", html);
     }
 
     [Fact]
