@@ -29,6 +29,7 @@ public static class EcsNetCli
         foreach (var c in PipelineCommands.Build(io))
             yield return c;
         yield return CrfCommand.Build(io);
+        yield return ReportCommand.Build(io);
         yield return BenchCommands.Build(io);
         yield return CoordinatorCommand.Build(io);
         yield return WorkerCommand.Build(io);

@@ -53,7 +53,7 @@ public sealed class CamStage : IPipelineStage
             new Progress<(int Done, int Total)>(p => context.Progress?.Invoke("cam: infer", p.Done, p.Total, "")), ct);
         var metrics = new Dictionary<string, double> { ["images"] = report.Images, ["inferSeconds"] = report.Seconds };
         if (LabelEvaluation.TryScore(context.VocRoot, context.TrainSplit, labelDir) is { } score)
-            metrics["mIoU"] = score.MeanIoU;
+            StageMetrics.AddScore(metrics, score);
         if (LabelEvaluation.HasMasks(context.VocRoot, context.TrainSplit))
         {
             var best = CamEvaluation.Sweep(context.VocRoot, context.TrainSplit, report.CamDir, ct: ct).MaxBy(p => p.Score.MeanIoU);

@@ -41,7 +41,7 @@ public sealed class CrfStage : IPipelineStage
         }
         var metrics = new Dictionary<string, double> { ["images"] = train.Count, ["imagesPerSecond"] = train.Count / sw.Elapsed.TotalSeconds };
         if (LabelEvaluation.TryScore(context.VocRoot, context.TrainSplit, outDir) is { } score)
-            metrics["mIoU"] = score.MeanIoU;
+            StageMetrics.AddScore(metrics, score);
         return new StageResult(metrics);
     }
 }

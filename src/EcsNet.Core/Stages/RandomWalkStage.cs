@@ -106,7 +106,7 @@ public sealed class RandomWalkStage : IPipelineStage
         }
         var metrics = new Dictionary<string, double> { ["images"] = train.Count, ["imagesPerSecond"] = train.Count / sw.Elapsed.TotalSeconds };
         if (LabelEvaluation.TryScore(context.VocRoot, context.TrainSplit, outDir) is { } score)
-            metrics["mIoU"] = score.MeanIoU;
+            StageMetrics.AddScore(metrics, score);
         return new StageResult(metrics);
     }
 }

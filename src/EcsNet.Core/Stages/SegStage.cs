@@ -81,7 +81,7 @@ public sealed class SegStage : IPipelineStage
             ["trainSeconds"] = trainSeconds, ["inferSeconds"] = report.Seconds,
         };
         if (LabelEvaluation.TryScore(context.VocRoot, context.ValSplit, report.LabelDir) is { } score)
-            metrics["mIoU"] = score.MeanIoU;
+            StageMetrics.AddScore(metrics, score);
         if (config.Seg.ScoreTrain)
         {
             var trainReport = SegInference.Run(model, train, Path.Combine(dir, "train"), config.Seg, crf,

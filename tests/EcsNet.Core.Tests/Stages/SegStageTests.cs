@@ -66,6 +66,10 @@ public class SegStageTests : IDisposable
         Assert.Equal(3, Directory.GetFiles(Path.Combine(run, "seg", "overlays"), "*_seg.png").Length);
         Assert.True(File.Exists(Path.Combine(run, "seg", "run", "checkpoints", "latest")));
         Assert.Equal(m["mIoU"], LabelEvaluation.TryScore(synth.Root, "val", Path.Combine(run, "seg", "val"))!.MeanIoU, 9);
+        // the val score's per-class IoUs are kept beside the mean (classes absent from both sides have none)
+        var classIoUs = m.Where(p => p.Key.StartsWith(StageMetrics.ClassIoUPrefix, StringComparison.Ordinal)).Select(p => p.Value).ToList();
+        Assert.Contains(StageMetrics.ClassIoUPrefix + "background", m.Keys);
+        Assert.Equal(m["mIoU"], classIoUs.Average(), 9);
 
         var again = pipeline.Run(context);
         Assert.True(again.Single(o => o.Stage == SegStage.StageName).Reused);

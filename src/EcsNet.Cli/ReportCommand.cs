@@ -1,0 +1,46 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using EcsNet.Control.Reports;
+using EcsNet.Data;
+
+namespace EcsNet.Cli;
+
+/// <summary>`ecsnet report`: one self-contained HTML page of a pipeline run (docs/REPORT.md).</summary>
+public static class ReportCommand
+{
+    public static Command Build(CliIo io)
+    {
+        var run = new Argument<string>("RUN") { Description = "Run folder: the pipeline's --out (the demo's is <out>/run)." };
+        var output = new Option<string>("--out") { Description = "HTML file to write.", DefaultValueFactory = _ => "report.html" };
+        var images = new Option<int>("--images") { Description = "Images in the overlay grid.", DefaultValueFactory = _ => new RunReportOptions().OverlayImages };
+        var cmd = new Command("report", "Write a run's report: stage table, loss curves, per-class IoU and overlays in one HTML file (no script, no external files).")
+        {
+            run, output, images,
+        };
+        cmd.SetAction(EcsNetCli.Guard(io, (parse, ct) =>
+        {
+            int count = parse.GetValue(images);
+            if (count < 0)
+                throw new BadInputException("--images", $"{count} is negative");
+            return WriteLocalAsync(io, parse.GetValue(run)!, parse.GetValue(output)!, new RunReportOptions { OverlayImages = count }, ct);
+        }));
+        return cmd;
+    }
+
+    /// <summary>The report of the run folder <paramref name="runDir"/> on this machine, written to <paramref name="outPath"/>.</summary>
+    public static Task<int> WriteLocalAsync(CliIo io, string runDir, string outPath, RunReportOptions? options, CancellationToken ct) =>
+        WriteAsync(io, RunReport.Build(runDir, options), outPath, ct);
+
+    /// <summary>Writes a report page (from wherever it came) and prints where it went and its size.</summary>
+    public static async Task<int> WriteAsync(CliIo io, string html, string outPath, CancellationToken ct)
+    {
+        var full = Path.GetFullPath(outPath);
+        if (Path.GetDirectoryName(full) is { } dir)
+            Directory.CreateDirectory(dir);
+        await File.WriteAllTextAsync(full, html, new UTF8Encoding(false), ct);
+        double kib = new FileInfo(full).Length / 1024.0;
+        io.Out.WriteLine($"report: {full} ({kib.ToString("0.0", CultureInfo.InvariantCulture)} KiB)");
+        return EcsNetCli.ExitOk;
+    }
+}
