@@ -19,7 +19,7 @@ internal sealed class ProgressClock
     {
         var e = new RunEvent
         {
-            Epoch = s.Epoch, LearningRate = s.LearningRate, Done = s.Done, Total = s.Total, Activity = s.Activity, Generation = s.Generation,
+            Epoch = s.Step > 0 ? s.Epoch + 1 : 0, LearningRate = s.LearningRate, Done = s.Done, Total = s.Total, Activity = s.Activity, Generation = s.Generation,
         };
         e.Losses.AddRange(s.Terms.Select(t => new LossTerm { Name = t.Name, Value = t.Value }));
         if (s.StepSeconds > 0 && s.Step > 0)

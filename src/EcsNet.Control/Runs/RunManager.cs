@@ -41,6 +41,7 @@ public sealed class RunManager : IAsyncDisposable
     private readonly ILogger<RunManager> log;
     private readonly ConcurrentDictionary<string, LiveRun> live = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource stopping = new();
+    private int disposed;
 
     public RunManager(IRunRegistry registry, ActorSystem system, IActorRef coordinator, IOptions<ControlOptions> options, ILogger<RunManager> log)
     {
@@ -178,6 +179,7 @@ public sealed class RunManager : IAsyncDisposable
         run.Intent = intent;
         var state = intent == Intent.Pause ? RunLifecycle.Pausing : RunLifecycle.Stopping;
         await registry.SetStateAsync(id, state, "", ct);
+        run.Update(r => r.State = RunMessages.ToProto(state));
         run.Post(RunUpdate.State(state));
         coordinator.Tell(new StopRun { Run = run.CoordinatorRun });
         log.LogInformation("run {Run}: {What} requested", id, intent == Intent.Pause ? "pause" : "stop");
@@ -289,7 +291,7 @@ public sealed class RunManager : IAsyncDisposable
         }
         run.Publish("preparing the run folder");
         var spec = await Task.Run(() => RunFolder.Prepare(run.Current.RunDir, run.Experiment, run.Workers), ct);
-        run.Attempt++;
+        run.NextAttempt();
         spec.Run = run.CoordinatorRun;
         var answer = await coordinator.Ask<object>(new SubmitRun { Spec = spec }, AskTimeout, ct);
         if (answer is RunRejected rejected)
@@ -374,6 +376,8 @@ public sealed class RunManager : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref disposed, 1) == 1)
+            return;
         stopping.Cancel();
         var pumps = live.Values.Select(r => r.Pump).Where(p => p is not null).ToArray();
         try
@@ -433,8 +437,17 @@ public sealed class RunManager : IAsyncDisposable
         public DateTime LastProgressWrite { get; set; }
         public Channel<RunUpdate> Inbox { get; } = Channel.CreateUnbounded<RunUpdate>(new UnboundedChannelOptions { SingleReader = true });
 
-        /// <summary>The run's id on the coordinator: one per attempt (a resumed run is a new attempt there).</summary>
-        public string CoordinatorRun => $"{Id}.{Attempt}";
+        /// <summary>
+        /// The run's id on the coordinator: one per attempt (a resumed run is a new attempt there), unique even on a
+        /// coordinator that outlived this host (it may run on another node).
+        /// </summary>
+        public string CoordinatorRun { get; private set; } = "";
+
+        public void NextAttempt()
+        {
+            Attempt++;
+            CoordinatorRun = $"{Id}.{Attempt}-{Random.Shared.Next(0x10000):x4}";
+        }
 
         public void Post(RunUpdate update)
         {

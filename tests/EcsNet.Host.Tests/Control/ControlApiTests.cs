@@ -70,15 +70,14 @@ public sealed class ControlApiTests
         var paused = (await ControlHost.WatchAsync(client, run.Id))[^1].Run;
         Assert.Equal(RunState.Paused, paused.State);
         Assert.InRange(paused.Step, 2, 79);
-        Assert.True(Directory.EnumerateDirectories(Path.Combine(run.RunDir, "cam", "checkpoints")).Any());
+        Assert.NotEmpty(Directory.EnumerateDirectories(Path.Combine(run.RunDir, "cam"), "step-*", SearchOption.AllDirectories));
         // a paused run cannot be paused again, or scaled
         var again = await Assert.ThrowsAsync<RpcException>(() => client.PauseRunAsync(new RunRef { Run = run.Id }).ResponseAsync);
         Assert.Equal(StatusCode.FailedPrecondition, again.StatusCode);
 
         var resumed = await client.ResumeRunAsync(new RunRef { Run = run.Id });
         Assert.Equal(1, resumed.Resumes);
-        var events = await ControlHost.WatchAsync(client, run.Id, e => e.Run.Step > paused.Step);
-        var firstAfter = events.First(e => e.Run.Step > 0 && e.Losses.Count > 0);
+        var firstAfter = (await ControlHost.WatchAsync(client, run.Id, e => e.Run.Step > 0 && e.Losses.Count > 0))[^1];
         Assert.True(firstAfter.Run.Step > paused.Step, $"resumed at step {firstAfter.Run.Step}, paused after {paused.Step}: it started over");
 
         var stopped = await client.StopRunAsync(new RunRef { Run = run.Id });
