@@ -11,20 +11,25 @@ public static class DebianPackages
 {
     private static readonly object Gate = new();
 
-    /// <summary>Makes sure <paramref name="probe"/> exists, installing <paramref name="packages"/> if it does not.</summary>
-    public static void Require(string probe, params string[] packages)
+    /// <summary>Makes sure the file or folder <paramref name="probe"/> exists, installing <paramref name="packages"/> if it does not.</summary>
+    public static void Require(string probe, params string[] packages) =>
+        Require(() => File.Exists(probe) || Directory.Exists(probe), probe, packages);
+
+    /// <summary>Makes sure <paramref name="present"/> holds (what it checks: <paramref name="what"/>), installing <paramref name="packages"/> if not.</summary>
+    public static void Require(Func<bool> present, string what, params string[] packages)
     {
+        var list = string.Join(" ", packages);
         lock (Gate)
         {
-            if (File.Exists(probe) || Directory.Exists(probe))
+            if (present())
                 return;
-            if (Environment.UserName != "root")
-                throw new InvalidOperationException($"{probe} is missing: install the Debian package(s) {string.Join(" ", packages)} (apt-get install {string.Join(" ", packages)})");
-            var log = AptGet("install -y -q " + string.Join(" ", packages));
-            if (!File.Exists(probe) && !Directory.Exists(probe))
-                log += AptGet("update -q") + AptGet("install -y -q " + string.Join(" ", packages));
-            if (!File.Exists(probe) && !Directory.Exists(probe))
-                throw new InvalidOperationException($"{probe} is still missing after apt-get install {string.Join(" ", packages)}:\n{Tail(log)}");
+            if (!Environment.IsPrivilegedProcess)
+                throw new InvalidOperationException($"{what} is missing: install the Debian package(s) {list} (apt-get install {list}); the tests install them only as root");
+            var log = AptGet("install -y -q " + list);
+            if (!present())
+                log += AptGet("update -q") + AptGet("install -y -q " + list);
+            if (!present())
+                throw new InvalidOperationException($"{what} is still missing after apt-get install {list}:\n{string.Join('\n', log.Split('\n').TakeLast(15))}");
         }
     }
 
@@ -42,6 +47,4 @@ public static class DebianPackages
         }
         return stdout + stderr.Result;
     }
-
-    private static string Tail(string text) => string.Join('\n', text.Split('\n').TakeLast(15));
 }

@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.Diagnostics;
+using EcsNet.Testing;
 
 namespace EcsNet.Control.Tests.Reports;
 
@@ -56,31 +57,8 @@ internal static class HeadlessChromium
 {
     public const string Binary = "/usr/bin/chromium";
 
-    private static readonly TimeSpan AptTimeout = TimeSpan.FromMinutes(10);
-    private static readonly Lazy<string> InstallLog = new(InstallIfRoot);
-
-    /// <summary>Fails the test, with what the install attempt said, unless <see cref="Binary"/> exists.</summary>
-    public static void Require()
-    {
-        if (File.Exists(Binary))
-            return;
-        var log = InstallLog.Value;
-        Assert.True(File.Exists(Binary),
-            $"headless Chromium is needed at {Binary}: install the Debian package 'chromium' (apt-get install -y chromium).\n{log}");
-    }
-
-    private static string InstallIfRoot()
-    {
-        if (!Environment.IsPrivilegedProcess)
-            return "Not installed by the test: it does not run as root.";
-        var env = new Dictionary<string, string> { ["DEBIAN_FRONTEND"] = "noninteractive" };
-        var install = ProcessResult.Run("apt-get", new[] { "install", "-y", "chromium" }, AptTimeout, env);
-        if (install.Exit == 0 && File.Exists(Binary))
-            return "";
-        var update = ProcessResult.Run("apt-get", new[] { "update" }, AptTimeout, env);
-        var retry = ProcessResult.Run("apt-get", new[] { "install", "-y", "chromium" }, AptTimeout, env);
-        return string.Join("\n", install, update, retry);
-    }
+    /// <summary>Installs Debian's chromium when missing (as root), else fails saying so.</summary>
+    public static void Require() => DebianPackages.Require(Binary, "chromium");
 
     /// <summary>Loads <paramref name="page"/> (a file) with <paramref name="args"/> (e.g. --dump-dom) in a fresh profile under <paramref name="workDir"/>.</summary>
     public static ProcessResult Render(string page, string workDir, params string[] args)

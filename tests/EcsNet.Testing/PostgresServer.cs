@@ -4,12 +4,9 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.RegularExpressions;
 using Npgsql;
+using Xunit;
 
-namespace EcsNet.Control.Tests.Registry;
-
-/// <summary>The tests that share the one <see cref="PostgresServer"/> of a test run.</summary>
-[CollectionDefinition(PostgresServer.Collection)]
-public sealed class PostgresCollection : ICollectionFixture<PostgresServer>;
+namespace EcsNet.Testing;
 
 /// <summary>
 /// A real, throw-away PostgreSQL server for tests (docs/CONTROL.md, "How the tests run PostgreSQL"): Debian's
@@ -211,22 +208,8 @@ public sealed partial class PostgresServer : IAsyncLifetime
 
     private static string InstallBinaries()
     {
-        const string Missing = "PostgreSQL server binaries not found (no /usr/lib/postgresql/*/bin/initdb, no initdb on PATH); " +
-            "the registry tests need a real server: install the Debian package postgresql (apt-get install -y postgresql)";
-        if (!IsRoot())
-        {
-            throw new InvalidOperationException(Missing + " (not root, so the tests did not try)");
-        }
-
-        var env = new Dictionary<string, string> { ["DEBIAN_FRONTEND"] = "noninteractive" };
-        var install = Exec("apt-get", ["install", "-y", "-q", "postgresql"], TimeSpan.FromMinutes(10), env);
-        if (install.Code != 0)
-        {
-            Exec("apt-get", ["update", "-q"], TimeSpan.FromMinutes(5), env);
-            install = Exec("apt-get", ["install", "-y", "-q", "postgresql"], TimeSpan.FromMinutes(10), env);
-        }
-
-        return FindBinaries() ?? throw new InvalidOperationException($"{Missing}; apt-get said (exit {install.Code}):\n{Tail(install.Output)}");
+        DebianPackages.Require(() => FindBinaries() is not null, "PostgreSQL server binaries (/usr/lib/postgresql/*/bin/initdb)", "postgresql");
+        return FindBinaries()!;
     }
 
     private static bool IsRoot()
@@ -248,7 +231,7 @@ public sealed partial class PostgresServer : IAsyncLifetime
     }
 
     /// <summary>A loopback port nothing listens on now (bound, then released).</summary>
-    internal static int FreePort()
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
