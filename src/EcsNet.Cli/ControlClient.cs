@@ -15,7 +15,7 @@ namespace EcsNet.Cli;
 /// <c>ECSNET_TOKEN</c> / <c>--token-file</c>, <c>--ca</c> for a server certificate signed by a private CA; and the
 /// exit codes scripts rely on (docs/CONTROL.md, "Exit codes").
 /// </summary>
-internal sealed class ControlClient
+public sealed class ControlClient
 {
     public const string DefaultServer = "http://127.0.0.1:4060";
 

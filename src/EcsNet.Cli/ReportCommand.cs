@@ -2,7 +2,9 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using EcsNet.Control.Reports;
+using EcsNet.Control.V1;
 using EcsNet.Data;
+using Grpc.Core;
 
 namespace EcsNet.Cli;
 
@@ -11,19 +13,39 @@ public static class ReportCommand
 {
     public static Command Build(CliIo io)
     {
-        var run = new Argument<string>("RUN") { Description = "Run folder: the pipeline's --out (the demo's is <out>/run)." };
+        var run = new Argument<string>("RUN")
+        {
+            Description = "A run folder (the pipeline's --out; the demo's is <out>/run), or the id of a run on a control API (--server, --token).",
+        };
         var output = new Option<string>("--out") { Description = "HTML file to write.", DefaultValueFactory = _ => "report.html" };
         var images = new Option<int>("--images") { Description = "Images in the overlay grid.", DefaultValueFactory = _ => new RunReportOptions().OverlayImages };
         var cmd = new Command("report", "Write a run's report: stage table, loss curves, per-class IoU and overlays in one HTML file (no script, no external files).")
         {
             run, output, images,
         };
-        cmd.SetAction(EcsNetCli.Guard(io, (parse, ct) =>
+        var client = new ControlClient();
+        client.AddTo(cmd);
+        cmd.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
         {
             int count = parse.GetValue(images);
             if (count < 0)
                 throw new BadInputException("--images", $"{count} is negative");
-            return WriteLocalAsync(io, parse.GetValue(run)!, parse.GetValue(output)!, new RunReportOptions { OverlayImages = count }, ct);
+            var target = parse.GetValue(run)!;
+            if (Directory.Exists(target) || target.Contains('/'))
+                return await WriteLocalAsync(io, target, parse.GetValue(output)!, new RunReportOptions { OverlayImages = count }, ct);
+            // a run id: the server writes the report of the run as it stands and sends it as an artifact
+            var (api, channel) = client.Connect(parse);
+            using (channel)
+                return await ControlClient.Call(io, async () =>
+                {
+                    using var call = api.GetArtifacts(new GetArtifactsRequest { Run = target, Kinds = { "report" } }, cancellationToken: ct);
+                    var page = new MemoryStream();
+                    await foreach (var chunk in call.ResponseStream.ReadAllAsync(ct))
+                        chunk.Data.WriteTo(page);
+                    if (page.Length == 0)
+                        throw new BadInputException($"run {target}", "has no finished stage to report yet");
+                    return await WriteAsync(io, Encoding.UTF8.GetString(page.ToArray()), parse.GetValue(output)!, ct);
+                });
         }));
         return cmd;
     }

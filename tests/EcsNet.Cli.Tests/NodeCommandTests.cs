@@ -8,7 +8,7 @@ namespace EcsNet.Cli.Tests;
 [Collection(CliCollection.Name)]
 public sealed class NodeCommandTests
 {
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

@@ -67,6 +67,8 @@ public sealed class ControlService(RunManager runs, ActorSystem system, IOptions
                 throw Invalid($"kinds[{i}]", $"unknown kind '{request.Kinds[i]}'; the kinds are {string.Join(", ", RunFolder.Kinds)}");
         var runDir = await runs.RunDirAsync(id, context.CancellationToken);
         var kinds = request.Kinds.Count > 0 ? request.Kinds.ToHashSet() : RunFolder.Kinds.ToHashSet();
+        if (kinds.Contains("report"))
+            RunFolder.WriteReport(runDir);
         var buffer = new byte[options.Value.ArtifactChunkBytes];
         foreach (var artifact in RunFolder.Artifacts(runDir).Where(a => kinds.Contains(a.Kind)))
             await SendFileAsync(runDir, artifact, buffer, responseStream, context.CancellationToken);

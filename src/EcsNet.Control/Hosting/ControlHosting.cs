@@ -5,12 +5,14 @@ using Akka.Hosting;
 using EcsNet.Cluster.Hosting;
 using EcsNet.Control.Api;
 using EcsNet.Control.Registry;
+using EcsNet.Control.Reports;
 using EcsNet.Control.Runs;
 using EcsNet.Data;
 using Grpc.Health.V1;
 using Grpc.HealthCheck;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
@@ -101,7 +103,34 @@ public static class ControlHosting
         endpoints.MapGrpcService<ControlService>();
         endpoints.MapGrpcService<HealthServiceImpl>();
         endpoints.MapGrpcReflectionService();
+        endpoints.MapGet(ReportPath, ServeReportAsync);
         return endpoints;
+    }
+
+    /// <summary>The report page of a run (docs/REPORT.md), for a browser: the token in the Authorization header or <c>?token=</c>.</summary>
+    public const string ReportPath = "/runs/{id}";
+
+    private static async Task<IResult> ServeReportAsync(string id, HttpContext http, RunManager runs, BearerTokenInterceptor auth)
+    {
+        if (!auth.Accepts(http.Request.Headers.Authorization.ToString()) && !auth.Accepts("Bearer " + http.Request.Query["token"]))
+            return Results.Text("a valid token is required (Authorization: Bearer <token>, or ?token=)", statusCode: StatusCodes.Status401Unauthorized);
+        string runDir;
+        try
+        {
+            runDir = await runs.RunDirAsync(id, http.RequestAborted);
+        }
+        catch (RunNotFoundException e)
+        {
+            return Results.Text(e.Message, statusCode: StatusCodes.Status404NotFound);
+        }
+        try
+        {
+            return Results.Content(RunReport.Build(runDir), "text/html; charset=utf-8");
+        }
+        catch (BadInputException e)
+        {
+            return Results.Text($"run {id} has nothing to report yet: {e.Problem}", statusCode: StatusCodes.Status404NotFound);
+        }
     }
 
     private static IPAddress Address(string host, string setting) =>

@@ -2,6 +2,7 @@ using System.Text.Json;
 using EcsNet.Cluster.Messages;
 using EcsNet.Control.Api;
 using EcsNet.Control.Registry;
+using EcsNet.Control.Reports;
 using EcsNet.Core.Stages;
 using EcsNet.Data;
 
@@ -55,6 +56,28 @@ public static class RunFolder
         };
         spec.Stages.AddRange(experiment.Stages);
         return spec;
+    }
+
+    public const string ReportFileName = "report.html";
+
+    /// <summary>
+    /// Writes the run's report (docs/REPORT.md) as <see cref="ReportFileName"/> in its folder, as it stands now;
+    /// returns its path, or null when no stage has output yet.
+    /// </summary>
+    public static string? WriteReport(string runDir)
+    {
+        string html;
+        try
+        {
+            html = RunReport.Build(runDir);
+        }
+        catch (BadInputException)
+        {
+            return null;   // nothing to report yet
+        }
+        var path = Path.Combine(runDir, ReportFileName);
+        AtomicFile.WriteAllBytes(path, System.Text.Encoding.UTF8.GetBytes(html));
+        return path;
     }
 
     /// <summary>The kinds of artifact <see cref="Artifacts"/> sorts files into.</summary>

@@ -181,7 +181,8 @@ public sealed class RunManager : IAsyncDisposable
         await registry.SetStateAsync(id, state, "", ct);
         run.Update(r => r.State = RunMessages.ToProto(state));
         run.Post(RunUpdate.State(state));
-        coordinator.Tell(new StopRun { Run = run.CoordinatorRun });
+        if (run.CoordinatorRun.Length > 0)
+            coordinator.Tell(new StopRun { Run = run.CoordinatorRun });
         log.LogInformation("run {Run}: {What} requested", id, intent == Intent.Pause ? "pause" : "stop");
         return run.Snapshot();
     }
@@ -303,6 +304,8 @@ public sealed class RunManager : IAsyncDisposable
         run.Follow = RunClient.Follow(system, coordinator, attempt,
             status => run.Post(RunUpdate.From(status)),
             why => run.Post(RunUpdate.Lost(attempt, why)));
+        if (run.Intent != Intent.None)
+            coordinator.Tell(new StopRun { Run = attempt });   // paused or stopped while its folder was being prepared
         return false;
     }
 
