@@ -56,9 +56,11 @@ internal sealed class NodeCliOptions
         DefaultValueFactory = _ => "http://127.0.0.1:0",
     };
 
+    public Option<bool> JsonLogs { get; } = new("--log-json") { Description = "Log one JSON object a line on stderr, with the run id and node as fields (for log collectors)." };
+
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { Roles, Seeds, Hostname, Port, Devices, Workers, Config, Health })
+        foreach (var o in new Option[] { Roles, Seeds, Hostname, Port, Devices, Workers, Config, Health, JsonLogs })
             command.Options.Add(o);
     }
 
@@ -96,6 +98,7 @@ internal sealed class NodeCliOptions
                 if (parse.GetValue(Workers) is { } n) t.Workers = n;
             },
             Control = control,
+            JsonLogs = parse.GetValue(JsonLogs),
         };
     }
 }

@@ -26,6 +26,9 @@ public sealed record NodeHostSettings
     /// <summary>Least severe log level written (the embedded cluster of a CLI command keeps to warnings, on stderr).</summary>
     public LogLevel LogLevel { get; init; } = LogLevel.Information;
 
+    /// <summary>Logs as one JSON object a line (with scopes: run id, node), for log collectors.</summary>
+    public bool JsonLogs { get; init; }
+
     /// <summary>Changes to the training options (workers, devices, timeouts).</summary>
     public Action<EcsNetTrainingOptions>? ConfigureTraining { get; init; }
 
@@ -63,7 +66,20 @@ public static class NodeHost
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         // logs on stderr (stdout is the command's own output: tables, JSON), at the settings' level whatever the configuration says
         builder.Logging.ClearProviders();
-        builder.Logging.AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Logging.AddConsole(console =>
+        {
+            console.LogToStandardErrorThreshold = LogLevel.Trace;
+            // structured logs for log shippers: one JSON object a line, with the scopes (run id, node) as fields
+            if (settings.JsonLogs)
+                console.FormatterName = Microsoft.Extensions.Logging.Console.ConsoleFormatterNames.Json;
+        });
+        if (settings.JsonLogs)
+            builder.Logging.AddJsonConsole(json =>
+            {
+                json.IncludeScopes = true;
+                json.UseUtcTimestamp = true;
+                json.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+            });
         builder.Logging.AddFilter<Microsoft.Extensions.Logging.Console.ConsoleLoggerProvider>(level => level >= settings.LogLevel);
         builder.Services.AddEcsNetCluster(builder.Configuration, options =>
         {

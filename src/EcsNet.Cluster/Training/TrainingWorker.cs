@@ -137,7 +137,12 @@ public sealed class TrainingWorker : ReceiveActor, IWithTimers
                     }
                     coordinator.Tell(progress, self);
                 },
-                OnGeneration: g => coordinator.Tell(TrainingMessages.ToMessage(m.Training, g), self),
+                OnGeneration: g =>
+                {
+                    log.Info("run {0} training {1}: {2}", m.Run, m.Training,
+                        $"rank {g.Rank} of {g.WorldSize} in generation {g.Generation} on {device}, from step {g.ResumedStep}");
+                    coordinator.Tell(TrainingMessages.ToMessage(m.Training, g), self);
+                },
                 StopRequested: () => control.StopRequested), control.Token);
             ended.Outcome = result.Left ? TrainingEnded.Types.Outcome.Left
                 : result.Completed ? TrainingEnded.Types.Outcome.Completed : TrainingEnded.Types.Outcome.Stopped;

@@ -226,6 +226,8 @@ public sealed class RunManager : IAsyncDisposable
     private async Task PumpAsync(LiveRun run)
     {
         var ct = stopping.Token;
+        // every log line of the run carries its id and this node (JSON logs: as fields)
+        using var scope = log.BeginScope(new Dictionary<string, object> { ["RunId"] = run.Id, ["Node"] = Akka.Cluster.Cluster.Get(system).SelfAddress.ToString() });
         try
         {
             await foreach (var update in run.Inbox.Reader.ReadAllAsync(ct))
