@@ -17,7 +17,7 @@ public sealed record NodeHostSettings
     public string? Hostname { get; init; }
     public int? Port { get; init; }
 
-    /// <summary>Where the health endpoints listen; port 0 takes a free port.</summary>
+    /// <summary>Where the health endpoints and /metrics listen; port 0 takes a free port.</summary>
     public string HealthUrl { get; init; } = "http://127.0.0.1:0";
 
     /// <summary>Further changes to the node options (tests).</summary>
@@ -41,7 +41,7 @@ public sealed record NodeHostSettings
 
 /// <summary>
 /// The node composition shared by the ecsnet-host executable and <c>ecsnet node</c>: an ASP.NET Core host with the
-/// EcsNet Akka.NET node and its health endpoints. Stopping the host (SIGTERM, Ctrl-C) leaves the cluster
+/// EcsNet Akka.NET node, its health endpoints and its Prometheus metrics (<see cref="NodeMetrics"/>). Stopping the host (SIGTERM, Ctrl-C) leaves the cluster
 /// gracefully (Akka.Hosting runs CoordinatedShutdown).
 /// </summary>
 public static class NodeHost
@@ -99,6 +99,7 @@ public static class NodeHost
                     loggers.AddLoggerFactory();
                 });
         }, configureTraining: settings.ConfigureTraining);
+        builder.Services.AddEcsNetMetrics();
         if (settings.Control is { } configureControl)
         {
             // after the node: the control plane's start waits for the actor system's
@@ -108,6 +109,7 @@ public static class NodeHost
         }
         var app = builder.Build();
         app.MapEcsNetHealthChecks();
+        app.MapEcsNetMetrics();
         if (settings.Control is not null)
             app.MapEcsNetControl();
         return app;

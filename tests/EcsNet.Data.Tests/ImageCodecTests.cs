@@ -41,6 +41,13 @@ public class ImageCodecTests
     }
 
     [Fact]
+    public void Crc32CMatchesTheCastagnoliCheckValue()
+    {
+        // the check value of RFC 3720's CRC (the CRC catalogue's CRC-32/ISCSI)
+        Assert.Equal(0xE3069283u, Crc32C.Compute("123456789"u8));
+    }
+
+    [Fact]
     public void GreyPngValuesAreLabels()
     {
         using var tmp = new TempDir();

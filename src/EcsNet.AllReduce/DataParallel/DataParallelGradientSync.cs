@@ -1,3 +1,4 @@
+using EcsNet.Core.Runtime;
 using EcsNet.Core.Training;
 using static TorchSharp.torch;
 
@@ -8,7 +9,8 @@ namespace EcsNet.AllReduce.DataParallel;
 /// <see cref="ICollective"/>): gradients averaged in overlapped buckets, control values (loss terms, |Φ|,
 /// resume steps) summed with a float64 all-reduce. Collectives block the calling (training) thread; a
 /// failing or silent peer surfaces as <see cref="PeerFailedException"/> naming its rank within the ring's
-/// peer timeout.
+/// peer timeout. Each synchronised backward adds its bytes and times to the all-reduce metrics
+/// (<see cref="EcsNetMetrics"/>, docs/METRICS.md).
 /// </summary>
 public sealed class DataParallelGradientSync : IGradientSync
 {
@@ -68,9 +70,13 @@ public sealed class DataParallelGradientSync : IGradientSync
     public void Backward(Tensor loss)
     {
         if (Alone)
+        {
             loss.backward();
-        else
-            Attached.Backward(loss);
+            return;
+        }
+        Attached.Backward(loss);
+        if (Attached.Synchronizing && Attached.LastSync is { } s)
+            EcsNetMetrics.RecordAllReduce(s.Bytes, s.CommunicationSeconds, s.WaitSeconds);
     }
 
     public void SumAcrossRanks(double[] values)

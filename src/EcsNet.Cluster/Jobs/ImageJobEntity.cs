@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Cluster.Sharding;
 using Akka.Event;
 using EcsNet.Cluster.Messages;
+using EcsNet.Core.Runtime;
 using EcsNet.Data;
 using EcsNet.Labels.Jobs;
 using Google.Protobuf;
@@ -27,6 +28,8 @@ public sealed class ImageJobEntity : ReceiveActor
     private readonly string node;
     private readonly ILoggingAdapter log = Context.GetLogger();
     private readonly List<Run> queued = new();
+    private readonly LevelShare runningShare = EcsNetMetrics.JobsRunning.Share();
+    private readonly LevelShare queuedShare = EcsNetMetrics.JobsQueued.Share();
     private Run? running;
     private CancellationTokenSource? notStarted;
     private IActorRef? worker;
@@ -92,6 +95,14 @@ public sealed class ImageJobEntity : ReceiveActor
             queued.Add(new Run(job, new List<Waiter> { waiter }));
         else
             Start(new Run(job, new List<Waiter> { waiter }));
+        ReportDepth();
+    }
+
+    /// <summary>This entity's share of the node's job gauges (docs/METRICS.md).</summary>
+    private void ReportDepth()
+    {
+        runningShare.Set(running is null ? 0 : 1);
+        queuedShare.Set(queued.Count);
     }
 
     private void Start(Run run)
@@ -127,14 +138,20 @@ public sealed class ImageJobEntity : ReceiveActor
         }
         if (finished.Error is not null and not (BadInputException or OperationCanceledException))
             log.Warning("image {0}: {1} failed on {2}: {3}", imageId, running.Job.GetType().Name, node, finished.Error);
+        if (finished.Error is null)
+            EcsNetMetrics.JobsCompleted.Add(1);
+        else if (finished.Error is not OperationCanceledException)
+            EcsNetMetrics.JobsFailed.Add(1);
         running = null;
         if (!stopping && queued.Count > 0)
         {
             var next = queued[0];
             queued.RemoveAt(0);
             Start(next);
+            ReportDepth();
             return;
         }
+        ReportDepth();
         if (stopping)
         {
             Context.Stop(Self);
@@ -152,6 +169,8 @@ public sealed class ImageJobEntity : ReceiveActor
                 Fail(w.ReplyTo, imageId, w.Attempt, JobFailed.Types.Reason.Interrupted, $"image {imageId}: its entity on {node} stopped before the job finished");
         queued.Clear();
         running = null;
+        runningShare.Dispose();
+        queuedShare.Dispose();
     }
 
     private void Fail(IActorRef to, string id, int attempt, JobFailed.Types.Reason reason, string message) =>

@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Event;
 using EcsNet.Cluster.Messages;
+using EcsNet.Core.Runtime;
 using EcsNet.Data;
 using EcsNet.Labels.Jobs;
 
@@ -32,6 +33,8 @@ internal sealed class JobBatch : ReceiveActor, IWithTimers
     private readonly Dictionary<string, int> byImage = new();
     private readonly ILoggingAdapter log = Context.GetLogger();
     private readonly ImageJobResult[] results;
+    private readonly LevelShare inFlightShare = EcsNetMetrics.JobsInFlight.Share();
+    private readonly LevelShare waitingShare = EcsNetMetrics.JobsWaiting.Share();
     private int next;
     private int inFlight;
     private int finished;
@@ -77,6 +80,8 @@ internal sealed class JobBatch : ReceiveActor, IWithTimers
     protected override void PostStop()
     {
         Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
+        inFlightShare.Dispose();
+        waitingShare.Dispose();
         // stopped with jobs still out: the actor system is shutting down under the run
         if (!completion.Task.IsCompleted && slots.FirstOrDefault(s => !s.IsDone) is { } open)
             completion.TrySetException(new ImageJobFailedException(open.Job.ImageId, open.Node ?? "no node",
@@ -90,6 +95,9 @@ internal sealed class JobBatch : ReceiveActor, IWithTimers
             inFlight++;
             Send(next++, null);
         }
+        // this run's share of the node's runner gauges (docs/METRICS.md)
+        inFlightShare.Set(inFlight);
+        waitingShare.Set(slots.Length - next);
     }
 
     private void Send(int index, string? why)

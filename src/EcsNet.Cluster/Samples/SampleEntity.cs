@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Cluster.Sharding;
 using Akka.Event;
 using EcsNet.Cluster.Messages;
+using EcsNet.Core.Runtime;
 using EcsNet.Data;
 using EcsNet.Labels.Samples;
 
@@ -46,6 +47,7 @@ public sealed class SampleEntity : ReceiveActor
             var sample = samples.Sample(request.Index, new Random(request.Seed));
             reply.Image.AddRange(sample.Image);
             reply.Target = Google.Protobuf.ByteString.CopyFrom(sample.Target);
+            EcsNetMetrics.SamplesMade.Add(1);
         }
         catch (BadInputException e)
         {
@@ -57,6 +59,8 @@ public sealed class SampleEntity : ReceiveActor
             log.Warning("sample entity {0}: image {1}: {2}", entityId, request.Index, e);
             reply.Error = $"{e.GetType().Name}: {e.Message}";
         }
+        if (reply.Error.Length > 0)
+            EcsNetMetrics.SampleErrors.Add(1);
         Sender.Tell(reply);
     }
 

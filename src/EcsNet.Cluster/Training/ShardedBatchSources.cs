@@ -1,6 +1,7 @@
 using Akka.Actor;
 using EcsNet.Cluster.Messages;
 using EcsNet.Cluster.Samples;
+using EcsNet.Core.Runtime;
 using EcsNet.Core.Training;
 using EcsNet.Data;
 using EcsNet.Labels.Samples;
@@ -66,6 +67,19 @@ internal sealed class ShardedBatchSource(IActorRef region, SampleSourceSettings 
         new() { Entity = SampleMessages.Entity(key, r.Index, settings.DataShards), Set = set, Index = r.Index, Seed = r.Seed };
 
     private async Task<SampleReply> Ask(SampleMessage message, CancellationToken cancellationToken)
+    {
+        EcsNetMetrics.SampleRequestsInFlight.Add(1);
+        try
+        {
+            return await AskWithRetries(message, cancellationToken);
+        }
+        finally
+        {
+            EcsNetMetrics.SampleRequestsInFlight.Add(-1);
+        }
+    }
+
+    private async Task<SampleReply> AskWithRetries(SampleMessage message, CancellationToken cancellationToken)
     {
         for (int attempt = 1; ; attempt++)
         {

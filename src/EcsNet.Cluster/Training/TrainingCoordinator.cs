@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Event;
 using EcsNet.AllReduce.Rendezvous;
 using EcsNet.Cluster.Messages;
+using EcsNet.Core.Runtime;
 using EcsNet.Core.Stages;
 using EcsNet.Core.Training;
 using EcsNet.Data;
@@ -28,6 +29,9 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
     private readonly Queue<string> queue = new();
     private readonly Dictionary<string, TrainingState> trainings = new(StringComparer.Ordinal);
     private readonly HashSet<Address> unreachable = new();
+    private readonly LevelShare knownWorkers = EcsNetMetrics.CoordinatorWorkers.Share();
+    private readonly LevelShare activeRuns = EcsNetMetrics.ActiveRuns.Share();
+    private readonly LevelShare queuedRuns = EcsNetMetrics.QueuedRuns.Share();
     private string? activeRun;
 
     public TrainingCoordinator(CoordinatorSettings settings)
@@ -77,6 +81,19 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
             FailTraining(t.Id, "the training coordinator stopped (its node left or moved the singleton)");
         foreach (var r in runs.Values)
             r.Cancel.Cancel();
+        knownWorkers.Dispose();
+        activeRuns.Dispose();
+        queuedRuns.Dispose();
+    }
+
+    /// <summary>Every message may change the workers and runs: the gauges (docs/METRICS.md) follow after each one.</summary>
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        bool handled = base.AroundReceive(receive, message);
+        knownWorkers.Set(workers.Count);
+        activeRuns.Set(activeRun is null ? 0 : 1);
+        queuedRuns.Set(queue.Count(r => runs[r].Status.State == RunStatus.Types.State.Queued));
+        return handled;
     }
 
     // ------------------------------------------------------------------------------------------ workers
@@ -173,6 +190,7 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         }
         foreach (var m in members)
         {
+            EcsNetMetrics.MemberLosses.Add(1, "lost");
             m.Ended = new TrainingEnded { Training = t.Id, Outcome = TrainingEnded.Types.Outcome.Dropped, Error = reason };
             log.Warning("training {0}: member {1} lost: {2}", t.Id, m.Worker.Path, reason);
         }
@@ -280,6 +298,7 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         if (run.Status.State == RunStatus.Types.State.Queued)
         {
             run.Status.State = RunStatus.Types.State.Stopped;
+            EcsNetMetrics.RunsFinished.Add(1, "stopped");
             Publish(run);
         }
         else if (run.Status.State == RunStatus.Types.State.Running)
@@ -353,6 +372,7 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         if (m.Summary is { } summary)
             foreach (var s in summary.Where(s => run.Status.Stages.All(x => x.Stage != s.Stage)))
                 run.Status.Stages.Add(s);
+        EcsNetMetrics.RunsFinished.Add(1, run.Status.State.ToString().ToLowerInvariant());
         Publish(run);
         if (activeRun == m.Run)
             activeRun = null;
@@ -504,6 +524,7 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
         run.Status.Generations.Add(m);
         if (t.Generations.Count(g => g.Generation == m.Generation) == 1)
         {
+            EcsNetMetrics.GenerationsFormed.Add(1);
             log.Info("training {0}: generation {1} formed, {2} member(s), from step {3} ({4})", t.Id, m.Generation, m.WorldSize, m.ResumedStep, m.Reason);
             t.Callbacks?.OnGeneration?.Invoke(TrainingMessages.ToChange(m));
         }
@@ -514,6 +535,9 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
     {
         if (!trainings.TryGetValue(m.Training, out var t) || !t.Members.TryGetValue(Sender, out var member))
             return;
+        // a member the coordinator counted as lost already is not counted again when it says it was dropped
+        if (member.Ended is null && m.Outcome is TrainingEnded.Types.Outcome.Dropped or TrainingEnded.Types.Outcome.Failed)
+            EcsNetMetrics.MemberLosses.Add(1, m.Outcome == TrainingEnded.Types.Outcome.Dropped ? "dropped" : "failed");
         if (member.Ended is null || m.Outcome != TrainingEnded.Types.Outcome.Dropped)
             member.Ended = m;
         if (m.Outcome is TrainingEnded.Types.Outcome.Completed or TrainingEnded.Types.Outcome.Stopped)
@@ -581,6 +605,7 @@ public sealed class TrainingCoordinator : ReceiveActor, IWithTimers
     {
         if (!trainings.TryGetValue(id, out var t))
             return;
+        EcsNetMetrics.TrainingsFailed.Add(1);
         Close(t);
         foreach (var m in t.Members.Values.Where(m => m.Ended is null))
             m.Worker.Tell(new StopTraining { Training = t.Id });

@@ -34,6 +34,8 @@ public sealed class TrainingWorker : ReceiveActor, IWithTimers
     private readonly IActorRef coordinator;
     private readonly WorkerSettings settings;
     private readonly ILoggingAdapter log = Context.GetLogger();
+    private readonly LevelShare present = EcsNetMetrics.Workers.Share();
+    private readonly LevelShare busy = EcsNetMetrics.BusyWorkers.Share();
     private Running? running;
 
     public TrainingWorker(string device, IActorRef coordinator, WorkerSettings settings)
@@ -61,6 +63,7 @@ public sealed class TrainingWorker : ReceiveActor, IWithTimers
             if (running?.Training != e.Message.Training)
                 return;
             running = null;
+            busy.Set(0);
             coordinator.Tell(e.Message);
             Self.Tell(Hello.Instance);   // idle again: say so at once
         });
@@ -76,12 +79,18 @@ public sealed class TrainingWorker : ReceiveActor, IWithTimers
     public static Props PropsFor(string device, IActorRef coordinator, WorkerSettings settings) =>
         Props.Create(() => new TrainingWorker(device, coordinator, settings));
 
-    protected override void PreStart() => Timers.StartPeriodicTimer("hello", Hello.Instance, TimeSpan.Zero, settings.HelloInterval);
+    protected override void PreStart()
+    {
+        present.Set(1);
+        Timers.StartPeriodicTimer("hello", Hello.Instance, TimeSpan.Zero, settings.HelloInterval);
+    }
 
     protected override void PostStop()
     {
         running?.Control.Cancel();
         running = null;
+        busy.Dispose();
+        present.Dispose();
     }
 
     private void Start(StartTraining m)
@@ -101,6 +110,7 @@ public sealed class TrainingWorker : ReceiveActor, IWithTimers
         var done = Task.Factory.StartNew(() => Train(m, control, self), TaskCreationOptions.LongRunning).Unwrap();
         done.PipeTo(self, success: ended => new Ended(ended));
         running = new Running(m.Training, control, done);
+        busy.Set(1);
         log.Info("joining training {0} ({1} stage of run {2}) on {3}", m.Training, m.Job?.Stage, m.Run, device);
     }
 

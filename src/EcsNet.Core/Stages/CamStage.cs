@@ -19,11 +19,15 @@ public sealed record CamInferenceReport(int Images, double Seconds, string Label
 /// <summary>
 /// The CAM stage of the pipeline (irn-style single entries): train the CAM network on a split, then infer
 /// CAMs and pseudo labels for a split. Callable per image through <see cref="InferOne"/>.
-/// Outputs in RUN/cam/: run/ (checkpoints, logs, TensorBoard), cams/, labels/, overlays/.
+/// Outputs in RUN/cam/: run/ (checkpoints, logs, TensorBoard with the label score and overlays at the last step),
+/// labels/ (with cams/ and overlays/).
 /// </summary>
 public sealed class CamStage : IPipelineStage
 {
     public const string StageName = "cam";
+
+    /// <summary>Where <see cref="Infer"/> writes overlays, in its output folder.</summary>
+    public const string OverlayFolder = "overlays";
 
     /// <summary>How many images of the train split get PNG overlays.</summary>
     public int OverlayCount { get; init; } = 3;
@@ -47,9 +51,9 @@ public sealed class CamStage : IPipelineStage
             context.Progress?.Invoke("cam: train", r.Step, r.MaxSteps, $"loss {r.Loss:F3}")), ct);
         if (!result.Completed)
             throw new OperationCanceledException("CAM training stopped before the last step");
-        var overlays = train.Samples.Take(OverlayCount).Select(s => s.Id).ToHashSet();
+        var overlayIds = train.Samples.Take(OverlayCount).Select(s => s.Id).ToList();
         var labelDir = Path.Combine(dir, "labels");
-        var report = Infer(config, runDir, train, labelDir, overlays,
+        var report = Infer(config, runDir, train, labelDir, overlayIds.ToHashSet(),
             new Progress<(int Done, int Total)>(p => context.Progress?.Invoke("cam: infer", p.Done, p.Total, "")), ct);
         var metrics = new Dictionary<string, double> { ["images"] = report.Images, ["inferSeconds"] = report.Seconds };
         if (LabelEvaluation.TryScore(context.VocRoot, context.TrainSplit, labelDir) is { } score)
@@ -60,6 +64,7 @@ public sealed class CamStage : IPipelineStage
             metrics["bestThreshold"] = best.Threshold;
             metrics["mIoUAtBestThreshold"] = best.Score.MeanIoU;
         }
+        StageTensorBoard.Write(runDir, result.Steps, metrics, StageTensorBoard.CamOverlayFiles(Path.Combine(labelDir, OverlayFolder), overlayIds));
         return new StageResult(metrics);
     }
 
@@ -144,7 +149,7 @@ public sealed class CamStage : IPipelineStage
         using var model = CreateModel(config);
         Checkpoints.LoadWeights(model, runDir);
         var camDir = Path.Combine(outDir, "cams");
-        var overlayDir = Path.Combine(outDir, "overlays");
+        var overlayDir = Path.Combine(outDir, OverlayFolder);
         Directory.CreateDirectory(outDir);
         Directory.CreateDirectory(camDir);
         int done = 0;

@@ -89,6 +89,7 @@ public sealed class SegStage : IPipelineStage
             if (LabelEvaluation.TryScore(context.VocRoot, context.TrainSplit, trainReport.LabelDir) is { } trainScore)
                 metrics["trainMIoU"] = trainScore.MeanIoU;
         }
+        StageTensorBoard.Write(runDir, result.Steps, metrics);
         return new StageResult(metrics);
     }
 

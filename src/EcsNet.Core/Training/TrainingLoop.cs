@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.ExceptionServices;
+using EcsNet.Core.Runtime;
 using EcsNet.Core.Weights;
 using EcsNet.Data;
 using TorchSharp;
@@ -89,12 +90,16 @@ public static class TrainingLoop
                         }
                         var clock = Stopwatch.StartNew();
                         var (terms, lr, changeAfterStep, stopAsked) = Step(plan, lookahead, maxSteps);
+                        double seconds = clock.Elapsed.TotalSeconds;
                         step++;
                         stepsThisRun++;
                         lastTerms = Named(terms);
                         Record(plan.Epoch(step - 1), lr, terms);
+                        // the root alone counts the step (docs/METRICS.md): several ranks in one process count it once
+                        if (IsRoot)
+                            EcsNetMetrics.RecordStep(task.Name, seconds, o.BatchSize);
                         callbacks?.OnStep?.Invoke(new StepReport(task.Name, step, maxSteps, plan.Epoch(step - 1), lr, lastTerms,
-                            group?.Generation ?? 0, sync?.Rank ?? 0, sync?.WorldSize ?? 1, clock.Elapsed.TotalSeconds));
+                            group?.Generation ?? 0, sync?.Rank ?? 0, sync?.WorldSize ?? 1, seconds));
                         bool stopNow = (o.StopAfterSteps > 0 && stepsThisRun >= o.StopAfterSteps) || stopAsked;
                         if (TrainingRecorder.CheckpointDue(step, maxSteps, o.CheckpointEvery, stopNow))
                             lastCheckpoint = IsRoot ? Checkpoints.Save(runDir, step, o.Seed, task.Model, task.Optimizer) : Checkpoints.PathOf(runDir, step);

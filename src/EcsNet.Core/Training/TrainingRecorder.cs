@@ -10,6 +10,9 @@ namespace EcsNet.Core.Training;
 /// </summary>
 public sealed class TrainingRecorder : IDisposable
 {
+    /// <summary>The run folder's TensorBoard log folder.</summary>
+    public const string TensorBoardFolder = "tensorboard";
+
     private readonly StreamWriter? log;
     private readonly Action<string, float, int>? addScalar;
 
@@ -19,7 +22,7 @@ public sealed class TrainingRecorder : IDisposable
         if (!writes)
             return;
         log = new StreamWriter(Path.Combine(runDir, "train-log.jsonl"), append: true) { AutoFlush = true };
-        var events = torch.utils.tensorboard.SummaryWriter(Path.Combine(runDir, "tensorboard"));
+        var events = torch.utils.tensorboard.SummaryWriter(Path.Combine(runDir, TensorBoardFolder));
         addScalar = (tag, value, step) => events.add_scalar(tag, value, step);
     }
 
