@@ -5,7 +5,9 @@ using Akka.Cluster.Hosting;
 using Akka.Cluster.Hosting.SBR;
 using Akka.Cluster.Sharding;
 using Akka.Event;
+using Akka.Discovery.KubernetesApi;
 using Akka.Hosting;
+using EcsNet.Cluster.Discovery;
 using Akka.Remote.Hosting;
 using EcsNet.Cluster.Jobs;
 using EcsNet.Cluster.Serialization;
@@ -120,13 +122,37 @@ public static class EcsNetClusterHosting
             """, HoconAddMode.Prepend);
         if (options.Seeds.Length > 0 && options.SeedJoinTimeout > TimeSpan.Zero)
             akka.AddHocon($"akka.cluster.shutdown-after-unsuccessful-join-seed-nodes = {Ms(options.SeedJoinTimeout)}", HoconAddMode.Prepend);
-        if (options.Seeds.Length == 0 && options.JoinSelfWithoutSeeds)
+        if (options.Discovery.Enabled)
+            akka.WithEcsNetDiscovery(options);
+        else if (options.Seeds.Length == 0 && options.JoinSelfWithoutSeeds)
             akka.AddStartup((system, _) =>
             {
                 var cluster = Akka.Cluster.Cluster.Get(system);
                 cluster.Join(cluster.SelfAddress);
             });
         return akka;
+    }
+
+    /// <summary>
+    /// Cluster formation by discovery (<see cref="DiscoveryJoiner"/>): Kubernetes pods by label selector through
+    /// Akka.Discovery.KubernetesApi, or a fixed list of endpoints (Akka.Discovery's config method).
+    /// </summary>
+    public static AkkaConfigurationBuilder WithEcsNetDiscovery(this AkkaConfigurationBuilder akka, EcsNetNodeOptions options)
+    {
+        var d = options.Discovery;
+        if (d.IsKubernetes)
+            akka.WithKubernetesDiscovery(k =>
+            {
+                k.PodLabelSelector = d.PodLabelSelector;
+                if (!string.IsNullOrEmpty(d.Namespace))
+                    k.PodNamespace = d.Namespace;
+            });
+        else
+            akka.AddHocon($$"""
+                akka.discovery.method = config
+                akka.discovery.config.services.{{options.SystemName}}.endpoints = [{{string.Join(", ", d.Endpoints.Select(e => $"\"{e}\""))}}]
+                """, HoconAddMode.Prepend);
+        return akka.AddStartup((system, _) => system.ActorOf(Props.Create(() => new DiscoveryJoiner(d, options.SystemName)), "discovery-joiner"));
     }
 
     /// <summary>

@@ -100,6 +100,9 @@ public sealed class EcsNetNodeOptions
     /// training step and checkpoint) may take (the phase before-cluster-shutdown).</summary>
     public TimeSpan ShutdownTaskTimeout { get; set; } = TimeSpan.FromSeconds(20);
 
+    /// <summary>Cluster formation by discovery (Kubernetes) instead of seeds.</summary>
+    public EcsNetDiscoveryOptions Discovery { get; set; } = new();
+
     /// <summary>The roles this node carries (<see cref="Roles"/>, or all of them).</summary>
     public IReadOnlyList<string> EffectiveRoles => Roles.Length == 0 ? ClusterRoles.All : Roles;
 
@@ -148,6 +151,9 @@ public sealed class EcsNetNodeOptions
         Positive(PreprocessNodeWaitTimeout, nameof(PreprocessNodeWaitTimeout));
         Positive(ShutdownHandOffTimeout, nameof(ShutdownHandOffTimeout));
         Positive(ShutdownTaskTimeout, nameof(ShutdownTaskTimeout));
+        Discovery.Validate($"{Section}:{nameof(Discovery)}");
+        if (Discovery.Enabled && Seeds.Length > 0)
+            throw Bad(nameof(Seeds), "give seeds or discovery, not both");
     }
 
     /// <summary>Checks one seed address; <paramref name="subject"/> names where it came from.</summary>

@@ -96,6 +96,63 @@ public sealed class EcsNetClusterHostingTests(ITestOutputHelper output)
         Assert.IsType<CoordinatedShutdown.ClrExitReason>(CoordinatedShutdown.Get(system).ShutdownReason);
     }
 
+    private static int FreePort()
+    {
+        using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        l.Start();
+        return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    [Fact]
+    public async Task NodesThatDiscoverEachOtherFormOneClusterWithoutSeeds()
+    {
+        int a = FreePort(), b = FreePort();
+        void Discovered(EcsNetNodeOptions o, int port)
+        {
+            o.Port = port;
+            o.Discovery = new EcsNetDiscoveryOptions
+            {
+                Method = "config", Endpoints = new[] { $"127.0.0.1:{a}", $"127.0.0.1:{b}" }, RequiredContactPoints = 2,
+                StableMargin = TimeSpan.FromSeconds(1), LookupInterval = TimeSpan.FromMilliseconds(300),
+            };
+        }
+        await using var first = await InProcessNode.StartAsync(output, new[] { ClusterRoles.Worker }, o => Discovered(o, b));
+        // alone, with two contact points required, it waits instead of starting a cluster of its own
+        await Task.Delay(2500);
+        Assert.NotEqual(MemberStatus.Up, first.Cluster.SelfMember.Status);
+        await using var second = await InProcessNode.StartAsync(output, new[] { ClusterRoles.Preprocess }, o => Discovered(o, a));
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (first.Cluster.State.Members.Count(m => m.Status == MemberStatus.Up) < 2 || second.Cluster.SelfMember.Status != MemberStatus.Up)
+            await Task.Delay(200, limit.Token);
+        Assert.Equal(new[] { first.Address, second.Address }.OrderBy(x => x.Port), first.Cluster.State.Members.Select(m => m.Address).OrderBy(x => x.Port));
+    }
+
+    [Fact]
+    public async Task WithKubernetesDiscoveryANodeListsPodsByLabelAndDoesNotJoinItself()
+    {
+        await using var node = await InProcessNode.StartAsync(output, new[] { ClusterRoles.Worker }, o =>
+        {
+            o.JoinSelfWithoutSeeds = true;
+            o.Discovery = new EcsNetDiscoveryOptions
+            {
+                Method = "kubernetes", PodLabelSelector = "app.kubernetes.io/name=ecsnet,app.kubernetes.io/instance=test", Namespace = "ecsnet",
+            };
+        });
+        var config = node.System.Settings.Config;
+        Assert.Equal("app.kubernetes.io/name=ecsnet,app.kubernetes.io/instance=test", config.GetString("akka.discovery.kubernetes-api.pod-label-selector"));
+        Assert.Equal("ecsnet", config.GetString("akka.discovery.kubernetes-api.pod-namespace"));
+        // no Kubernetes API here: the lookups fail (logged) and the node does not form a cluster of its own
+        await Task.Delay(2000);
+        Assert.NotEqual(MemberStatus.Up, node.Cluster.SelfMember.Status);
+
+        var both = new EcsNetNodeOptions { Seeds = new[] { "akka.tcp://ecsnet@10.0.0.5:4053" }, Discovery = { Method = "kubernetes" } };
+        Assert.StartsWith("EcsNet:Node:Seeds: give seeds or discovery", Assert.Throws<BadInputException>(both.Validate).Message);
+        var dns = new EcsNetNodeOptions { Discovery = { Method = "dns" } };
+        Assert.StartsWith("EcsNet:Node:Discovery:Method: 'dns' is not a discovery method", Assert.Throws<BadInputException>(dns.Validate).Message);
+        var empty = new EcsNetNodeOptions { Discovery = { Method = "config" } };
+        Assert.StartsWith("EcsNet:Node:Discovery:Endpoints: no endpoints", Assert.Throws<BadInputException>(empty.Validate).Message);
+    }
+
     [Fact]
     public async Task WithoutSeedsANodeJoinsItself()
     {

@@ -57,7 +57,8 @@ public sealed class ClusterMessageSerializerTests : Akka.TestKit.Xunit2.TestKit
             Assert.StartsWith("ecsnet.cluster.", manifest);
             var back = serializer.FromBinary(serializer.ToBinary(message), manifest);
             Assert.Equal(message, back);
-            Assert.NotEqual(Activator.CreateInstance(message.GetType()), back);
+            if (message.Descriptor.Fields.InDeclarationOrder().Count > 0)   // a request without fields is its empty message
+                Assert.NotEqual(Activator.CreateInstance(message.GetType()), back);
         }
         Assert.True(ClusterMessageSerializer.Id >= 100);
     }

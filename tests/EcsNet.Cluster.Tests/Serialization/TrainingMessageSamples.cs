@@ -44,7 +44,7 @@ internal static class TrainingMessageSamples
         new StopTraining { Training = "r/cam/1" },
         new TrainingJoined { Training = "r/cam/1", RendezvousWorker = "w3" },
         Loss,
-        new TrainingProgress { Training = "r/cam/1", Step = 12, MaxSteps = 240, Epoch = 1, LearningRate = 0.05, Terms = { Loss }, Generation = 2, Rank = 0, WorldSize = 2, Seconds = 0.3 },
+        new TrainingProgress { Training = "r/cam/1", Step = 12, MaxSteps = 240, Epoch = 1, LearningRate = 0.05, Terms = { Loss }, Generation = 2, Rank = 0, WorldSize = 2, Seconds = 0.3, AllreduceBytes = 4096, AllreduceSeconds = 0.001 },
         Generation,
         new TrainingEnded { Training = "r/cam/1", Outcome = TrainingEnded.Types.Outcome.Left, Steps = 12, MaxSteps = 240, Checkpoint = "/runs/r/cam/run/checkpoints/step-000012", LastTerms = { Loss } },
         SampleMessages.ToSettings(new AugmentOptions()),
@@ -63,6 +63,12 @@ internal static class TrainingMessageSamples
         new StopRun { Run = "r" },
         new GetRunStatus { Run = "r" },
         new StageSummary { Stage = "crf", Title = "CAM + dense CRF", Note = "new", Seconds = 5, Metrics = { ["mIoU"] = 0.306 } },
-        new RunStatus { Run = "r", State = RunStatus.Types.State.Running, Stage = "cam", Step = 3, MaxSteps = 240, Generations = { Generation }, BadInput = true },
+        new RunStatus
+        {
+            Run = "r", State = RunStatus.Types.State.Running, Stage = "cam", Step = 3, MaxSteps = 240, Generations = { Generation }, BadInput = true,
+            Epoch = 1, LearningRate = 0.01, StepSeconds = 0.25, AllreduceBytes = 1 << 20, AllreduceSeconds = 0.002,
+        },
+        new GetCoordinatorInfo(),
+        new CoordinatorInfo { Address = "akka.tcp://ecsnet@10.0.0.5:4053", Workers = 4, BusyWorkers = 2, ActiveRuns = { "r" }, QueuedRuns = { "q" } },
     };
 }
