@@ -20,7 +20,7 @@ fi
 
 echo "== dotnet publish (self-contained, linux-x64, CPU LibTorch)"
 rm -rf "$work/context"
-dotnet publish "$root/src/EcsNet.Cli" -c Release -r linux-x64 --self-contained -p:EcsNetCuda=false -o "$work/context/app" -v quiet -nologo
+dotnet publish "$root/src/EcsNet.Cli" -c Release -r linux-x64 --self-contained -p:EcsNetCuda=false -p:ErrorOnDuplicatePublishOutputFiles=false -o "$work/context/app" -v quiet -nologo
 
 echo "== podman build $tag"
 podman build --build-arg BASE_IMAGE="$base" -f "$root/k8s/images/Dockerfile" -t "$tag" "$work/context"

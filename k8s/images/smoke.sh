@@ -53,7 +53,7 @@ echo "both nodes ready"
 
 # the standard gRPC health service, called as any client would (no token needed): an empty HealthCheckRequest;
 # the reply 08 01 is status SERVING
-python3 - "127.0.0.1:$api_port" <<'PY' || { cleanup; fail "the gRPC health check did not answer SERVING"; }
+/usr/bin/python3 - "127.0.0.1:$api_port" <<'PY' || { cleanup; fail "the gRPC health check did not answer SERVING"; }
 import sys, grpc
 check = grpc.insecure_channel(sys.argv[1]).unary_unary("/grpc.health.v1.Health/Check",
     request_serializer=lambda _: b"", response_deserializer=lambda b: b)
@@ -64,7 +64,7 @@ PY
 
 status=$("$ecsnet" status --server "http://127.0.0.1:$api_port" --token "$token") || { cleanup; fail "ecsnet status: $status"; }
 echo "$status"
-members=$(grep -c "akka.tcp://ecsnet@127.0.0.1" <<<"$status" || true)
+members=$(grep -c "│ akka.tcp://ecsnet@127.0.0.1" <<<"$status" || true)
 [ "$members" = 2 ] || { cleanup; fail "expected 2 cluster members, saw $members"; }
 grep -q "Up" <<<"$status" || { cleanup; fail "members are not Up"; }
 if "$ecsnet" runs --server "http://127.0.0.1:$api_port" --token wrong-token-for-the-smoke-test >/dev/null 2>&1; then
