@@ -166,6 +166,18 @@ must_catch "grace period" "terminationGracePeriodSeconds 30" workers.yaml 's/ter
 must_catch "probe port" "is not declared" coordinator.yaml 's/port: 4060/port: 4061/'
 must_catch "discovery selector" "PodLabelSelector" coordinator.yaml 's/instance=ecsnet$/instance=other/'
 must_catch "serviceName" "is not a headless Service" workers.yaml 's/serviceName: ecsnet-cluster/serviceName: ecsnet-control/'
+# Cluster formation: the discovery joins each pod on its container port named 'remoting' (4053); Akka.Management
+# (8558, 'management') is gone.
+must_catch "4053 not named remoting" "the discovery's port name" coordinator.yaml 's/- name: remoting$/- name: akka/'
+must_catch "PortName naming another port" "the discovery's port name" workers.yaml \
+  '/- name: EcsNet__Node__Discovery__Method$/i\            - name: EcsNet__Node__Discovery__PortName\n              value: http'
+must_catch "headless Service port name" "no port 4053 named 'remoting'" services.yaml '0,/- name: remoting$/s//- name: akka/'
+must_catch "management port back" "8558 (Akka.Management, not used) appears in" workers.yaml \
+  '/- name: http$/i\            - name: management\n              containerPort: 8558'
+must_catch "ManagementPort variable back" "not discovery options" coordinator.yaml \
+  '/- name: EcsNet__Node__Discovery__Method$/i\            - name: EcsNet__Node__Discovery__ManagementPort\n              value: "8558"'
+must_catch "discovery method" "Method=kubernetes" workers.yaml 's/^              value: kubernetes$/              value: config/'
+must_catch "namespace not from the pod" "Namespace from metadata.namespace" coordinator.yaml 's/fieldPath: metadata.namespace/fieldPath: metadata.name/'
 
 # ---------------------------------------------------------------------------------------------------------------
 step "Grafana dashboard"

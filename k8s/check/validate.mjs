@@ -365,6 +365,18 @@ for (const w of workloads) {
     `${id(w)}: pod template labelled ${LABEL_NAME}/${LABEL_INSTANCE}`);
 }
 
+// Akka.Management's HTTP endpoint (8558, a port named 'management') is gone: cluster formation lists the pods through
+// the Kubernetes API and joins them on their remoting port. Nothing may still declare, name or mention it.
+{
+  const mentions = objs.filter(o => /(^|[^0-9])8558([^0-9]|$)/.test(JSON.stringify(o)));
+  check(mentions.length === 0, "8558 (Akka.Management) appears nowhere", `8558 (Akka.Management, not used) appears in ${mentions.map(id).join(", ")}`);
+  const managementPorts = objs.flatMap(o => [
+    ...(o.kind === "Service" ? o.spec?.ports ?? [] : []),
+    ...(o.spec?.template?.spec?.containers ?? []).flatMap(c => c.ports ?? []),
+  ].filter(p => p.name === "management").map(() => id(o)));
+  check(managementPorts.length === 0, "no port named 'management'", `a port named 'management' (Akka.Management, not used) in ${[...new Set(managementPorts)].join(", ")}`);
+}
+
 // Services
 const services = ofKind("Service");
 // The cluster's headless Service: the one the StatefulSets name (a metrics Service may be headless too).
@@ -389,7 +401,10 @@ for (const h of headless) {
     `${id(h)}: selects only ${[...comps].join(", ")}`);
   check(h.spec.publishNotReadyAddresses === true, `${id(h)}: publishNotReadyAddresses`);
   const ports = (h.spec.ports ?? []).map(p => p.port);
-  check(ports.includes(4053) && ports.includes(8558), `${id(h)}: ports 4053 and 8558`, `${id(h)}: ports ${ports.join(", ")} lack 4053 or 8558`);
+  const remoting = (h.spec.ports ?? []).find(p => p.port === 4053);
+  check(remoting?.name === "remoting" && (remoting.targetPort ?? 4053) === "remoting",
+    `${id(h)}: port 4053 'remoting' → the pods' port 'remoting'`,
+    `${id(h)}: ports ${ports.join(", ")}: no port 4053 named 'remoting' with targetPort 'remoting'`);
 }
 const control = services.filter(s => s.spec?.clusterIP !== "None" && s.spec?.selector?.["app.kubernetes.io/component"] === "coordinator");
 if (check(control.length === 1, `a ClusterIP Service for the coordinator (${control.map(id).join(", ")})`, `${control.length} ClusterIP Services select the coordinator (want 1)`)) {
@@ -477,6 +492,8 @@ function referenced(kind, name, what) {
 
 const instance = objs.find(o => o.metadata?.labels?.[LABEL_INSTANCE])?.metadata.labels[LABEL_INSTANCE];
 const DISCOVERY = "EcsNet__Node__Discovery__";
+// EcsNetDiscoveryOptions' keys, as environment variables (Endpoints__N: the list of the config method).
+const DISCOVERY_KEYS = /^(Method|PodLabelSelector|Namespace|PortName|Endpoints__\d+|LookupInterval|LookupTimeout|RequiredContactPoints|StableMargin)$/;
 
 for (const w of workloads) {
   const pod = w.spec.template.spec;
@@ -487,11 +504,17 @@ for (const w of workloads) {
   const cmd = [...(c.command ?? []), ...args].join(" ");
 
   // ports
-  const want = comp === "coordinator" ? [4053, 8558, 8080, 4060] : [4053, 8558, 8080];
+  const want = comp === "coordinator" ? [4053, 8080, 4060] : [4053, 8080];
   const have = (c.ports ?? []).map(p => p.containerPort);
   const lacking = want.filter(p => !have.includes(p));
   check(lacking.length === 0, `${name}: container ports ${want.join(", ")}`, `${name}: container ports lack ${lacking.join(", ")}`);
-  check(containerPort(c, 8558)?.name === "management", `${name}: 8558 named 'management' (the discovery's contact point port)`);
+  const extra = have.filter(p => !want.includes(p));
+  check(extra.length === 0, `${name}: no other container ports`, `${name}: container ports ${extra.join(", ")} the node does not serve`);
+  // The discovery joiner takes each pod's container port named PortName (default "remoting") as its cluster port.
+  const portName = envVar(c, DISCOVERY + "PortName")?.value ?? "remoting";
+  check(containerPort(c, 4053)?.name === portName && containerPort(c, portName)?.containerPort === 4053,
+    `${name}: 4053 named '${portName}' (the discovery's port name)`,
+    `${name}: 4053 is named '${containerPort(c, 4053)?.name ?? "-"}', the port named '${portName}' (the discovery's port name) is ${containerPort(c, portName)?.containerPort ?? "missing"}`);
 
   // probes
   for (const kindOfProbe of ["livenessProbe", "readinessProbe", "startupProbe"]) {
@@ -527,8 +550,16 @@ for (const w of workloads) {
   const selLabels = Object.fromEntries(selector.split(",").filter(Boolean).map(kv => kv.split("=").map(s => s.trim())));
   check(selector === `${LABEL_NAME}=ecsnet,${LABEL_INSTANCE}=${instance}` && matchesLabels(selLabels, podLabels(w)),
     `${name}: ${DISCOVERY}PodLabelSelector=${selector} selects the pods`, `${name}: ${DISCOVERY}PodLabelSelector '${selector}' (want ${LABEL_NAME}=ecsnet,${LABEL_INSTANCE}=${instance})`);
-  const mport = envVar(c, DISCOVERY + "ManagementPort")?.value;
-  check(mport === "8558" && !!containerPort(c, 8558), `${name}: ${DISCOVERY}ManagementPort=8558, declared`, `${name}: ${DISCOVERY}ManagementPort '${mport}'`);
+  const unknownKeys = (c.env ?? []).map(e => e.name).filter(n => n.startsWith(DISCOVERY) && !DISCOVERY_KEYS.test(n.slice(DISCOVERY.length)));
+  check(unknownKeys.length === 0, `${name}: only known ${DISCOVERY}* keys`, `${name}: ${unknownKeys.join(", ")}: not discovery options (no ManagementPort since the discovery joiner)`);
+  const management = (c.env ?? []).map(e => e.name).filter(n => /management/i.test(n));
+  check(management.length === 0, `${name}: no Akka.Management variables`, `${name}: Akka.Management variables ${management.join(", ")}`);
+  const seeds = (c.env ?? []).map(e => e.name).filter(n => n.startsWith("EcsNet__Node__Seeds__"));
+  check(seeds.length === 0 && argValues(args, "--seed").length === 0, `${name}: no seeds beside discovery`, `${name}: seeds and discovery both given (the node refuses that)`);
+  for (const key of ["StableMargin", "LookupInterval", "LookupTimeout"]) {
+    const v = envVar(c, DISCOVERY + key)?.value;
+    if (v !== undefined) check(/^(\d+\.)?\d{1,2}:\d{2}:\d{2}(\.\d+)?$/.test(v), `${name}: ${DISCOVERY}${key}=${v}`, `${name}: ${DISCOVERY}${key} '${v}' is not a time span like 00:00:05`);
+  }
   const rcp = Number(envVar(c, DISCOVERY + "RequiredContactPoints")?.value);
   check(Number.isInteger(rcp) && rcp >= 1, `${name}: ${DISCOVERY}RequiredContactPoints=${rcp}`);
   check(envVar(c, DISCOVERY + "Namespace")?.valueFrom?.fieldRef?.fieldPath === "metadata.namespace", `${name}: ${DISCOVERY}Namespace from metadata.namespace`);
