@@ -6,9 +6,11 @@
 //   2. cross-checks of the ecsnet deployment contract (selectors, ports, probes, discovery, RBAC, GPUs, shutdown).
 //
 // node validate.mjs --modules DIR [--name LABEL] [--complete] [--expect-variant cpu|cuda] [--expect-workers N]
-//                   [--expect-gpus N] FILE...
+//                   [--expect-gpus N] [--image-ports P,P,...] FILE...
 //   --modules DIR    the node_modules folder that k8s/check.sh installed from package-lock.json
 //   --complete       every Secret, ConfigMap and PVC the pods name must be in the set (plain manifests)
+//   --image-ports    the ports the images EXPOSE (k8s/check/dockerfile.mjs): the pods' container ports, all
+//                    workloads together, must be exactly these
 // Exit code 0 when everything passed, 1 when a check failed, 2 on bad usage.
 
 import { readFileSync, existsSync } from "node:fs";
@@ -19,7 +21,7 @@ import { pathToFileURL } from "node:url";
 // Command line
 
 function parseArgs(argv) {
-  const o = { modules: null, name: null, complete: false, variant: null, workers: null, gpus: null, files: [] };
+  const o = { modules: null, name: null, complete: false, variant: null, workers: null, gpus: null, imagePorts: null, files: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -32,12 +34,15 @@ function parseArgs(argv) {
     else if (a === "--expect-variant") o.variant = next();
     else if (a === "--expect-workers") o.workers = Number(next());
     else if (a === "--expect-gpus") o.gpus = Number(next());
+    else if (a === "--image-ports") o.imagePorts = next().split(",").filter(Boolean).map(Number);
     else if (a.startsWith("--")) usage(`unknown option ${a}`);
     else o.files.push(a);
   }
   if (!o.modules) usage("--modules is required");
   if (o.files.length === 0) usage("no files");
   if (o.variant && !["cpu", "cuda"].includes(o.variant)) usage("--expect-variant is cpu or cuda");
+  if (o.imagePorts && (o.imagePorts.length === 0 || o.imagePorts.some(p => !Number.isInteger(p) || p < 1 || p > 65535)))
+    usage("--image-ports is a comma-separated list of port numbers");
   o.name ??= o.files.join(" ");
   return o;
 }
@@ -515,6 +520,10 @@ for (const w of workloads) {
   check(containerPort(c, 4053)?.name === portName && containerPort(c, portName)?.containerPort === 4053,
     `${name}: 4053 named '${portName}' (the discovery's port name)`,
     `${name}: 4053 is named '${containerPort(c, 4053)?.name ?? "-"}', the port named '${portName}' (the discovery's port name) is ${containerPort(c, portName)?.containerPort ?? "missing"}`);
+  if (opts.imagePorts) {
+    const notExposed = have.filter(p => !opts.imagePorts.includes(p));
+    check(notExposed.length === 0, `${name}: every container port is EXPOSEd by the images`, `${name}: container ports ${notExposed.join(", ")} are not EXPOSEd by the images (${opts.imagePorts.join(" ")})`);
+  }
 
   // probes
   for (const kindOfProbe of ["livenessProbe", "readinessProbe", "startupProbe"]) {
@@ -630,6 +639,14 @@ for (const w of workloads) {
     if (opts.gpus !== null) check(gpuLimit === opts.gpus, `${name}: ${opts.gpus} GPUs a worker`, `${name}: ${gpuLimit} GPUs a worker (want ${opts.gpus})`);
     if (opts.workers !== null) check(w.spec.replicas === opts.workers, `${name}: ${opts.workers} replicas`, `${name}: ${w.spec.replicas} replicas (want ${opts.workers})`);
   }
+}
+
+// The pods' container ports, all workloads together, are the ports the images EXPOSE.
+if (opts.imagePorts) {
+  const declared = [...new Set(workloads.flatMap(w => (mainContainer(w).ports ?? []).map(p => p.containerPort)))].sort((a, b) => a - b);
+  const exposed = [...opts.imagePorts].sort((a, b) => a - b);
+  check(JSON.stringify(declared) === JSON.stringify(exposed), `container ports ${declared.join(" ")} = the images' EXPOSE ${exposed.join(" ")}`,
+    `container ports ${declared.join(" ")} differ from the images' EXPOSE ${exposed.join(" ")}`);
 }
 
 // The example experiments
