@@ -55,7 +55,10 @@ fi
 HELM="$tools/helm/helm"
 KUBECTL="$tools/kubectl/kubectl"
 helm_version=$("$HELM" version --short 2>/dev/null) || die "helm does not run"
-kubectl_version=$("$KUBECTL" version --client 2>/dev/null | head -1) || die "kubectl does not run"
+# The whole output, then its first line: `| head -1` could close the pipe before kubectl's second line, and
+# with pipefail kubectl's SIGPIPE would read as "does not run".
+kubectl_version=$("$KUBECTL" version --client 2>/dev/null) || die "kubectl does not run"
+kubectl_version=${kubectl_version%%$'\n'*}
 echo "helm $helm_version; kubectl $kubectl_version"
 case "$helm_version" in v4.*) ok "helm is v4 ($helm_version)" ;; *) bad "helm is not v4: $helm_version" ;; esac
 # Helm keeps its caches and config in the work folder, not in the user's home.
