@@ -5,8 +5,11 @@
 #      ci/bad-values.yaml, a missing token and a short token must be refused;
 #   3. every manifest and every rendered document against the Kubernetes API schemas (kubernetes-models,
 #      unknown fields included) and the deployment contract's cross-checks (k8s/check/validate.mjs);
-#   4. the same checks catch deliberately broken copies (a self-test of the checks);
-#   5. the chart's Grafana dashboard equals docs/grafana/ecsnet-dashboard.json when that file exists.
+#   4. a static lint of the image Dockerfiles k8s/images/Dockerfile{,.cuda} (k8s/check/dockerfile.mjs: the base
+#      an argument, a numeric non-root USER, EXPOSE 4053 4060 8080 in both, ENTRYPOINT /app/ecsnet, COPY app/ /app/);
+#      the pods' container ports must be the ports the images EXPOSE;
+#   5. the same checks catch deliberately broken copies (a self-test of the checks);
+#   6. the chart's Grafana dashboard equals docs/grafana/ecsnet-dashboard.json when that file exists.
 # Needs bash, node and npm (the npm registry, or a filled cache), unzip or python3. Exits non-zero on any failure.
 # Cache: ${XDG_CACHE_HOME:-$HOME/.cache}/ecsnet-k8s-tools (ECSNET_K8S_CACHE overrides); nothing is written in the repo.
 set -uo pipefail
@@ -52,7 +55,10 @@ fi
 HELM="$tools/helm/helm"
 KUBECTL="$tools/kubectl/kubectl"
 helm_version=$("$HELM" version --short 2>/dev/null) || die "helm does not run"
-kubectl_version=$("$KUBECTL" version --client 2>/dev/null | head -1) || die "kubectl does not run"
+# The whole output, then its first line: `| head -1` could close the pipe before kubectl's second line, and
+# with pipefail kubectl's SIGPIPE would read as "does not run".
+kubectl_version=$("$KUBECTL" version --client 2>/dev/null) || die "kubectl does not run"
+kubectl_version=${kubectl_version%%$'\n'*}
 echo "helm $helm_version; kubectl $kubectl_version"
 case "$helm_version" in v4.*) ok "helm is v4 ($helm_version)" ;; *) bad "helm is not v4: $helm_version" ;; esac
 # Helm keeps its caches and config in the work folder, not in the user's home.
@@ -73,7 +79,10 @@ for p in kubernetes-models @kubernetes-models/validate @kubernetes-models/promet
   printf '%s@%s ' "$p" "$(node -p "require('$modules_home/node_modules/$p/package.json').version")"
 done
 echo
-validate() { node k8s/check/validate.mjs --modules "$modules_home/node_modules" "$@"; }
+# --image-ports once the Dockerfiles passed their lint (below): the pods' container ports must be those.
+image_ports=
+validate() { node k8s/check/validate.mjs --modules "$modules_home/node_modules" ${image_ports:+--image-ports "$image_ports"} "$@"; }
+IMAGES=(k8s/images/Dockerfile k8s/images/Dockerfile.cuda)
 
 # ---------------------------------------------------------------------------------------------------------------
 step "helm lint --strict"
@@ -128,6 +137,13 @@ printf 'experiment: |\n  name: two\n  dataset: { voc: { root: /data/VOC2012 }, s
 must_refuse "helm template experiment with two datasets" "dataset needs exactly one of voc or synthetic" template ecsnet "$CHART" --set token.value="$TOKEN" -f "$work/two-datasets.yaml"
 
 # ---------------------------------------------------------------------------------------------------------------
+step "Dockerfiles (static lint, no hadolint)"
+if node k8s/check/dockerfile.mjs --ports-file "$work/image-ports" "${IMAGES[@]}"; then
+  image_ports=$(cat "$work/image-ports")
+  ok "Dockerfiles: ${IMAGES[*]} (EXPOSE ${image_ports//,/ })"
+else bad "Dockerfiles: ${IMAGES[*]} (the manifests' ports are checked without the images' EXPOSE)"; fi
+
+# ---------------------------------------------------------------------------------------------------------------
 step "schemas and cross-checks"
 run_validate() {
   if validate "$@"; then ok "validate.mjs: ${2}"; else bad "validate.mjs: ${2}"; fi
@@ -166,6 +182,42 @@ must_catch "grace period" "terminationGracePeriodSeconds 30" workers.yaml 's/ter
 must_catch "probe port" "is not declared" coordinator.yaml 's/port: 4060/port: 4061/'
 must_catch "discovery selector" "PodLabelSelector" coordinator.yaml 's/instance=ecsnet$/instance=other/'
 must_catch "serviceName" "is not a headless Service" workers.yaml 's/serviceName: ecsnet-cluster/serviceName: ecsnet-control/'
+# Cluster formation: the discovery joins each pod on its container port named 'remoting' (4053); Akka.Management
+# (8558, 'management') is gone.
+must_catch "4053 not named remoting" "the discovery's port name" coordinator.yaml 's/- name: remoting$/- name: akka/'
+must_catch "PortName naming another port" "the discovery's port name" workers.yaml \
+  '/- name: EcsNet__Node__Discovery__Method$/i\            - name: EcsNet__Node__Discovery__PortName\n              value: http'
+must_catch "headless Service port name" "no port 4053 named 'remoting'" services.yaml '0,/- name: remoting$/s//- name: akka/'
+must_catch "management port back" "8558 (Akka.Management, not used) appears in" workers.yaml \
+  '/- name: http$/i\            - name: management\n              containerPort: 8558'
+must_catch "ManagementPort variable back" "not discovery options" coordinator.yaml \
+  '/- name: EcsNet__Node__Discovery__Method$/i\            - name: EcsNet__Node__Discovery__ManagementPort\n              value: "8558"'
+must_catch "discovery method" "Method=kubernetes" workers.yaml 's/^              value: kubernetes$/              value: config/'
+must_catch "namespace not from the pod" "Namespace from metadata.namespace" coordinator.yaml 's/fieldPath: metadata.namespace/fieldPath: metadata.name/'
+must_catch "a port the images do not EXPOSE" "not EXPOSEd by the images" coordinator.yaml 's/containerPort: 8080/containerPort: 8081/'
+
+# must_catch_image WHAT EXPECTED-TEXT FILE SED-SCRIPT: a copy of the Dockerfiles with FILE (a name under k8s/images)
+# edited must fail the lint, naming EXPECTED-TEXT.
+must_catch_image() {
+  local what=$1 expect=$2 file=$3 script=$4
+  local dir="$work/broken-images" out f copies=()
+  rm -rf "$dir" && mkdir -p "$dir"
+  for f in "${IMAGES[@]}"; do cp "$f" "$dir/" && copies+=("$dir/${f##*/}"); done
+  sed -i "$script" "$dir/$file"
+  if cmp -s "k8s/images/$file" "$dir/$file"; then bad "$what: the edit changed nothing"; return; fi
+  if out=$(node k8s/check/dockerfile.mjs "${copies[@]}" 2>&1); then bad "$what: passed the lint"
+  elif grep -F -- "FAIL" <<<"$out" | grep -qF -- "$expect"; then ok "$what: caught ($(grep -F FAIL <<<"$out" | grep -F -- "$expect" | head -1 | sed "s/^ *FAIL *//; s|$dir/||g" | cut -c1-110))"
+  else bad "$what: failed without '$expect'"; grep FAIL <<<"$out"; fi
+}
+must_catch_image "root user" "not a numeric non-root" Dockerfile.cuda 's/^USER 10001:10001$/USER root/'
+must_catch_image "uid 0" "not a numeric non-root" Dockerfile 's/^USER 10001:10001$/USER 0:0/'
+must_catch_image "8558 exposed" "want exactly 4053 4060 8080" Dockerfile 's/^EXPOSE 4053 4060 8080$/EXPOSE 4053 4060 8080 8558/'
+must_catch_image "CUDA image without 4060" "the images must agree" Dockerfile.cuda 's/^EXPOSE 4053 4060 8080$/EXPOSE 4053 8080/'
+must_catch_image "fixed base image" "want one FROM" Dockerfile.cuda 's/^FROM \${BASE_IMAGE}$/FROM ubuntu:24.04/'
+must_catch_image "no BASE_IMAGE argument" "no 'ARG BASE_IMAGE=<default>'" Dockerfile '/^ARG BASE_IMAGE=/d'
+must_catch_image "shell-form entrypoint" "want one, exec form" Dockerfile.cuda 's|^ENTRYPOINT .*|ENTRYPOINT /app/ecsnet|'
+must_catch_image "app copied elsewhere" "no 'COPY [--flags] app/ /app/'" Dockerfile 's| app/ /app/$| app/ /opt/ecsnet/|'
+must_catch_image "misspelt instruction" "unknown instruction" Dockerfile.cuda 's/^WORKDIR /WORKDIRR /'
 
 # ---------------------------------------------------------------------------------------------------------------
 step "Grafana dashboard"

@@ -6,9 +6,11 @@
 //   2. cross-checks of the ecsnet deployment contract (selectors, ports, probes, discovery, RBAC, GPUs, shutdown).
 //
 // node validate.mjs --modules DIR [--name LABEL] [--complete] [--expect-variant cpu|cuda] [--expect-workers N]
-//                   [--expect-gpus N] FILE...
+//                   [--expect-gpus N] [--image-ports P,P,...] FILE...
 //   --modules DIR    the node_modules folder that k8s/check.sh installed from package-lock.json
 //   --complete       every Secret, ConfigMap and PVC the pods name must be in the set (plain manifests)
+//   --image-ports    the ports the images EXPOSE (k8s/check/dockerfile.mjs): the pods' container ports, all
+//                    workloads together, must be exactly these
 // Exit code 0 when everything passed, 1 when a check failed, 2 on bad usage.
 
 import { readFileSync, existsSync } from "node:fs";
@@ -19,7 +21,7 @@ import { pathToFileURL } from "node:url";
 // Command line
 
 function parseArgs(argv) {
-  const o = { modules: null, name: null, complete: false, variant: null, workers: null, gpus: null, files: [] };
+  const o = { modules: null, name: null, complete: false, variant: null, workers: null, gpus: null, imagePorts: null, files: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -32,12 +34,15 @@ function parseArgs(argv) {
     else if (a === "--expect-variant") o.variant = next();
     else if (a === "--expect-workers") o.workers = Number(next());
     else if (a === "--expect-gpus") o.gpus = Number(next());
+    else if (a === "--image-ports") o.imagePorts = next().split(",").filter(Boolean).map(Number);
     else if (a.startsWith("--")) usage(`unknown option ${a}`);
     else o.files.push(a);
   }
   if (!o.modules) usage("--modules is required");
   if (o.files.length === 0) usage("no files");
   if (o.variant && !["cpu", "cuda"].includes(o.variant)) usage("--expect-variant is cpu or cuda");
+  if (o.imagePorts && (o.imagePorts.length === 0 || o.imagePorts.some(p => !Number.isInteger(p) || p < 1 || p > 65535)))
+    usage("--image-ports is a comma-separated list of port numbers");
   o.name ??= o.files.join(" ");
   return o;
 }
@@ -365,6 +370,18 @@ for (const w of workloads) {
     `${id(w)}: pod template labelled ${LABEL_NAME}/${LABEL_INSTANCE}`);
 }
 
+// Akka.Management's HTTP endpoint (8558, a port named 'management') is gone: cluster formation lists the pods through
+// the Kubernetes API and joins them on their remoting port. Nothing may still declare, name or mention it.
+{
+  const mentions = objs.filter(o => /(^|[^0-9])8558([^0-9]|$)/.test(JSON.stringify(o)));
+  check(mentions.length === 0, "8558 (Akka.Management) appears nowhere", `8558 (Akka.Management, not used) appears in ${mentions.map(id).join(", ")}`);
+  const managementPorts = objs.flatMap(o => [
+    ...(o.kind === "Service" ? o.spec?.ports ?? [] : []),
+    ...(o.spec?.template?.spec?.containers ?? []).flatMap(c => c.ports ?? []),
+  ].filter(p => p.name === "management").map(() => id(o)));
+  check(managementPorts.length === 0, "no port named 'management'", `a port named 'management' (Akka.Management, not used) in ${[...new Set(managementPorts)].join(", ")}`);
+}
+
 // Services
 const services = ofKind("Service");
 // The cluster's headless Service: the one the StatefulSets name (a metrics Service may be headless too).
@@ -389,7 +406,10 @@ for (const h of headless) {
     `${id(h)}: selects only ${[...comps].join(", ")}`);
   check(h.spec.publishNotReadyAddresses === true, `${id(h)}: publishNotReadyAddresses`);
   const ports = (h.spec.ports ?? []).map(p => p.port);
-  check(ports.includes(4053) && ports.includes(8558), `${id(h)}: ports 4053 and 8558`, `${id(h)}: ports ${ports.join(", ")} lack 4053 or 8558`);
+  const remoting = (h.spec.ports ?? []).find(p => p.port === 4053);
+  check(remoting?.name === "remoting" && (remoting.targetPort ?? 4053) === "remoting",
+    `${id(h)}: port 4053 'remoting' → the pods' port 'remoting'`,
+    `${id(h)}: ports ${ports.join(", ")}: no port 4053 named 'remoting' with targetPort 'remoting'`);
 }
 const control = services.filter(s => s.spec?.clusterIP !== "None" && s.spec?.selector?.["app.kubernetes.io/component"] === "coordinator");
 if (check(control.length === 1, `a ClusterIP Service for the coordinator (${control.map(id).join(", ")})`, `${control.length} ClusterIP Services select the coordinator (want 1)`)) {
@@ -477,6 +497,8 @@ function referenced(kind, name, what) {
 
 const instance = objs.find(o => o.metadata?.labels?.[LABEL_INSTANCE])?.metadata.labels[LABEL_INSTANCE];
 const DISCOVERY = "EcsNet__Node__Discovery__";
+// EcsNetDiscoveryOptions' keys, as environment variables (Endpoints__N: the list of the config method).
+const DISCOVERY_KEYS = /^(Method|PodLabelSelector|Namespace|PortName|Endpoints__\d+|LookupInterval|LookupTimeout|RequiredContactPoints|StableMargin)$/;
 
 for (const w of workloads) {
   const pod = w.spec.template.spec;
@@ -487,11 +509,21 @@ for (const w of workloads) {
   const cmd = [...(c.command ?? []), ...args].join(" ");
 
   // ports
-  const want = comp === "coordinator" ? [4053, 8558, 8080, 4060] : [4053, 8558, 8080];
+  const want = comp === "coordinator" ? [4053, 8080, 4060] : [4053, 8080];
   const have = (c.ports ?? []).map(p => p.containerPort);
   const lacking = want.filter(p => !have.includes(p));
   check(lacking.length === 0, `${name}: container ports ${want.join(", ")}`, `${name}: container ports lack ${lacking.join(", ")}`);
-  check(containerPort(c, 8558)?.name === "management", `${name}: 8558 named 'management' (the discovery's contact point port)`);
+  const extra = have.filter(p => !want.includes(p));
+  check(extra.length === 0, `${name}: no other container ports`, `${name}: container ports ${extra.join(", ")} the node does not serve`);
+  // The discovery joiner takes each pod's container port named PortName (default "remoting") as its cluster port.
+  const portName = envVar(c, DISCOVERY + "PortName")?.value ?? "remoting";
+  check(containerPort(c, 4053)?.name === portName && containerPort(c, portName)?.containerPort === 4053,
+    `${name}: 4053 named '${portName}' (the discovery's port name)`,
+    `${name}: 4053 is named '${containerPort(c, 4053)?.name ?? "-"}', the port named '${portName}' (the discovery's port name) is ${containerPort(c, portName)?.containerPort ?? "missing"}`);
+  if (opts.imagePorts) {
+    const notExposed = have.filter(p => !opts.imagePorts.includes(p));
+    check(notExposed.length === 0, `${name}: every container port is EXPOSEd by the images`, `${name}: container ports ${notExposed.join(", ")} are not EXPOSEd by the images (${opts.imagePorts.join(" ")})`);
+  }
 
   // probes
   for (const kindOfProbe of ["livenessProbe", "readinessProbe", "startupProbe"]) {
@@ -527,8 +559,16 @@ for (const w of workloads) {
   const selLabels = Object.fromEntries(selector.split(",").filter(Boolean).map(kv => kv.split("=").map(s => s.trim())));
   check(selector === `${LABEL_NAME}=ecsnet,${LABEL_INSTANCE}=${instance}` && matchesLabels(selLabels, podLabels(w)),
     `${name}: ${DISCOVERY}PodLabelSelector=${selector} selects the pods`, `${name}: ${DISCOVERY}PodLabelSelector '${selector}' (want ${LABEL_NAME}=ecsnet,${LABEL_INSTANCE}=${instance})`);
-  const mport = envVar(c, DISCOVERY + "ManagementPort")?.value;
-  check(mport === "8558" && !!containerPort(c, 8558), `${name}: ${DISCOVERY}ManagementPort=8558, declared`, `${name}: ${DISCOVERY}ManagementPort '${mport}'`);
+  const unknownKeys = (c.env ?? []).map(e => e.name).filter(n => n.startsWith(DISCOVERY) && !DISCOVERY_KEYS.test(n.slice(DISCOVERY.length)));
+  check(unknownKeys.length === 0, `${name}: only known ${DISCOVERY}* keys`, `${name}: ${unknownKeys.join(", ")}: not discovery options (no ManagementPort since the discovery joiner)`);
+  const management = (c.env ?? []).map(e => e.name).filter(n => /management/i.test(n));
+  check(management.length === 0, `${name}: no Akka.Management variables`, `${name}: Akka.Management variables ${management.join(", ")}`);
+  const seeds = (c.env ?? []).map(e => e.name).filter(n => n.startsWith("EcsNet__Node__Seeds__"));
+  check(seeds.length === 0 && argValues(args, "--seed").length === 0, `${name}: no seeds beside discovery`, `${name}: seeds and discovery both given (the node refuses that)`);
+  for (const key of ["StableMargin", "LookupInterval", "LookupTimeout"]) {
+    const v = envVar(c, DISCOVERY + key)?.value;
+    if (v !== undefined) check(/^(\d+\.)?\d{1,2}:\d{2}:\d{2}(\.\d+)?$/.test(v), `${name}: ${DISCOVERY}${key}=${v}`, `${name}: ${DISCOVERY}${key} '${v}' is not a time span like 00:00:05`);
+  }
   const rcp = Number(envVar(c, DISCOVERY + "RequiredContactPoints")?.value);
   check(Number.isInteger(rcp) && rcp >= 1, `${name}: ${DISCOVERY}RequiredContactPoints=${rcp}`);
   check(envVar(c, DISCOVERY + "Namespace")?.valueFrom?.fieldRef?.fieldPath === "metadata.namespace", `${name}: ${DISCOVERY}Namespace from metadata.namespace`);
@@ -599,6 +639,14 @@ for (const w of workloads) {
     if (opts.gpus !== null) check(gpuLimit === opts.gpus, `${name}: ${opts.gpus} GPUs a worker`, `${name}: ${gpuLimit} GPUs a worker (want ${opts.gpus})`);
     if (opts.workers !== null) check(w.spec.replicas === opts.workers, `${name}: ${opts.workers} replicas`, `${name}: ${w.spec.replicas} replicas (want ${opts.workers})`);
   }
+}
+
+// The pods' container ports, all workloads together, are the ports the images EXPOSE.
+if (opts.imagePorts) {
+  const declared = [...new Set(workloads.flatMap(w => (mainContainer(w).ports ?? []).map(p => p.containerPort)))].sort((a, b) => a - b);
+  const exposed = [...opts.imagePorts].sort((a, b) => a - b);
+  check(JSON.stringify(declared) === JSON.stringify(exposed), `container ports ${declared.join(" ")} = the images' EXPOSE ${exposed.join(" ")}`,
+    `container ports ${declared.join(" ")} differ from the images' EXPOSE ${exposed.join(" ")}`);
 }
 
 // The example experiments

@@ -95,7 +95,8 @@ app.kubernetes.io/name={{ include "ecsnet.name" . }},app.kubernetes.io/instance=
 
 {{/*
 Environment of every ecsnet container: the pod's IP (the node's --hostname) and the cluster formation through
-Akka.Management's Kubernetes pod discovery.
+the discovery joiner: it lists the release's pods through the Kubernetes API and joins them on their container
+port named "remoting" (4053; the default of EcsNet__Node__Discovery__PortName, see ecsnet.clusterPorts).
 */}}
 {{- define "ecsnet.clusterEnv" -}}
 - name: POD_IP
@@ -106,8 +107,6 @@ Akka.Management's Kubernetes pod discovery.
   value: kubernetes
 - name: EcsNet__Node__Discovery__PodLabelSelector
   value: {{ include "ecsnet.podLabelSelector" . | quote }}
-- name: EcsNet__Node__Discovery__ManagementPort
-  value: "8558"
 - name: EcsNet__Node__Discovery__RequiredContactPoints
   value: {{ .Values.discovery.requiredContactPoints | quote }}
 - name: EcsNet__Node__Discovery__Namespace
@@ -116,12 +115,10 @@ Akka.Management's Kubernetes pod discovery.
       fieldPath: metadata.namespace
 {{- end }}
 
-{{/* Container ports shared by every node. */}}
+{{/* Container ports shared by every node; the discovery joins a pod on the port named "remoting". */}}
 {{- define "ecsnet.clusterPorts" -}}
 - name: remoting
   containerPort: 4053
-- name: management
-  containerPort: 8558
 - name: http
   containerPort: 8080
 {{- end }}
