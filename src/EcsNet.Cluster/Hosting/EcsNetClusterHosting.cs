@@ -5,7 +5,6 @@ using Akka.Cluster.Hosting;
 using Akka.Cluster.Hosting.SBR;
 using Akka.Cluster.Sharding;
 using Akka.Event;
-using Akka.Discovery.KubernetesApi;
 using Akka.Hosting;
 using EcsNet.Cluster.Discovery;
 using Akka.Remote.Hosting;
@@ -134,26 +133,11 @@ public static class EcsNetClusterHosting
     }
 
     /// <summary>
-    /// Cluster formation by discovery (<see cref="DiscoveryJoiner"/>): Kubernetes pods by label selector through
-    /// Akka.Discovery.KubernetesApi, or a fixed list of endpoints (Akka.Discovery's config method).
+    /// Cluster formation by discovery (<see cref="DiscoveryJoiner"/>): Kubernetes pods by label selector through the
+    /// Kubernetes API, or a fixed list of endpoints.
     /// </summary>
-    public static AkkaConfigurationBuilder WithEcsNetDiscovery(this AkkaConfigurationBuilder akka, EcsNetNodeOptions options)
-    {
-        var d = options.Discovery;
-        if (d.IsKubernetes)
-            akka.WithKubernetesDiscovery(k =>
-            {
-                k.PodLabelSelector = d.PodLabelSelector;
-                if (!string.IsNullOrEmpty(d.Namespace))
-                    k.PodNamespace = d.Namespace;
-            });
-        else
-            akka.AddHocon($$"""
-                akka.discovery.method = config
-                akka.discovery.config.services.{{options.SystemName}}.endpoints = [{{string.Join(", ", d.Endpoints.Select(e => $"\"{e}\""))}}]
-                """, HoconAddMode.Prepend);
-        return akka.AddStartup((system, _) => system.ActorOf(Props.Create(() => new DiscoveryJoiner(d, options.SystemName)), "discovery-joiner"));
-    }
+    public static AkkaConfigurationBuilder WithEcsNetDiscovery(this AkkaConfigurationBuilder akka, EcsNetNodeOptions options) =>
+        akka.AddStartup((system, _) => system.ActorOf(Props.Create(() => new DiscoveryJoiner(options.Discovery, INodeDiscovery.Create(options.Discovery))), "discovery-joiner"));
 
     /// <summary>
     /// One protobuf serializer (<see cref="ClusterMessageSerializer"/>) bound to every EcsNet message type, and

@@ -5,7 +5,7 @@ namespace EcsNet.Cluster.Hosting;
 /// <summary>
 /// How a node finds the cluster without seed addresses (configuration section <c>EcsNet:Node:Discovery</c>):
 /// <see cref="Kubernetes"/> lists the pods that carry <see cref="PodLabelSelector"/> through the Kubernetes API
-/// (Akka.Discovery.KubernetesApi) and joins them on their port named <see cref="PortName"/>; <see cref="Config"/>
+/// (KubernetesClient) and joins them on their port named <see cref="PortName"/>; <see cref="Config"/>
 /// takes a fixed list of <see cref="Endpoints"/>; <see cref="None"/>: seeds, or the node joins itself
 /// (<see cref="Discovery.DiscoveryJoiner"/>, docs/DEPLOY.md).
 /// </summary>
@@ -29,6 +29,12 @@ public sealed class EcsNetDiscoveryOptions
 
     /// <summary><see cref="Config"/>: the nodes' remoting endpoints, <c>host:port</c>.</summary>
     public string[] Endpoints { get; set; } = Array.Empty<string>();
+
+    /// <summary>The pod's service account files (token, ca.crt, namespace).</summary>
+    public string ServiceAccountDir { get; set; } = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+    /// <summary>The Kubernetes API server (default: from <c>KUBERNETES_SERVICE_HOST</c> and <c>KUBERNETES_SERVICE_PORT</c>).</summary>
+    public string? ApiServer { get; set; }
 
     /// <summary>Time between lookups until the node is in the cluster.</summary>
     public TimeSpan LookupInterval { get; set; } = TimeSpan.FromSeconds(2);
