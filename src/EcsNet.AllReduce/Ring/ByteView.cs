@@ -5,7 +5,7 @@ namespace EcsNet.AllReduce.Ring;
 
 /// <summary>
 /// The bytes of a <see cref="Memory{T}"/> of numbers, as <see cref="Memory{T}"/> of bytes, without copying:
-/// lets a wire message wrap a slice of the caller's buffer (<c>UnsafeByteOperations.UnsafeWrap</c>).
+/// lets a wire frame point at a slice of the caller's buffer (<see cref="RingFrame.Data"/>).
 /// </summary>
 internal sealed class ByteView<T> : MemoryManager<byte> where T : unmanaged
 {

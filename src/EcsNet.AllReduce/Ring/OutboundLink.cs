@@ -1,4 +1,3 @@
-using EcsNet.AllReduce.Wire;
 using Grpc.Core;
 
 namespace EcsNet.AllReduce.Ring;
@@ -7,7 +6,7 @@ namespace EcsNet.AllReduce.Ring;
 /// The sending end of one ring for one generation, as the peer server sees it: the ring successor's Pull
 /// stream is served by <see cref="Serve"/>. Only one stream may claim it.
 /// </summary>
-internal sealed class OutboundLink(long generation, RingMember self, RingMember successor, Func<IServerStreamWriter<RingChunk>, CancellationToken, Task> serve)
+internal sealed class OutboundLink(long generation, RingMember self, RingMember successor, Func<IServerStreamWriter<RingFrame>, CancellationToken, Task> serve)
 {
     private int claimed;
 
@@ -18,7 +17,7 @@ internal sealed class OutboundLink(long generation, RingMember self, RingMember 
     public RingMember Successor { get; } = successor;
 
     /// <summary>Writes the ring's outgoing chunks to the successor's stream until the ring closes.</summary>
-    public Func<IServerStreamWriter<RingChunk>, CancellationToken, Task> Serve { get; } = serve;
+    public Func<IServerStreamWriter<RingFrame>, CancellationToken, Task> Serve { get; } = serve;
 
     public bool Claimed => Volatile.Read(ref claimed) == 1;
 

@@ -4,7 +4,6 @@ using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using EcsNet.AllReduce.Wire;
-using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;
 
@@ -30,7 +29,7 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
     private readonly CancellationTokenSource life = new();
     private readonly object failLock = new();
     private readonly GrpcChannel? channel;
-    private readonly AsyncServerStreamingCall<RingChunk>? pull;
+    private readonly AsyncServerStreamingCall<RingFrame>? pull;
     private readonly TaskCompletionSource served = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Exception? failure;
     private Exception? successorGone;
@@ -50,7 +49,7 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
         link = new OutboundLink(generation, members[rank], Successor, ServeAsync);
         server!.Attach(link);
         channel = GrpcTuning.Channel(Predecessor.Address, options.ConnectTimeout);
-        pull = new RingPeer.RingPeerClient(channel).Pull(new PullRequest { Generation = generation, ReceiverRank = rank }, cancellationToken: life.Token);
+        pull = RingWire.OpenPull(channel.CreateCallInvoker(), new PullRequest { Generation = generation, ReceiverRank = rank }, life.Token);
     }
 
     /// <summary>
@@ -182,7 +181,7 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
             failure = reason;
         }
         var blamed = reason is PeerFailedException p ? p.Rank : -1;
-        outbound.Writer.TryWrite(new Outgoing(new RingChunk { Op = -1, Phase = -1, Abort = $"rank {Rank}: {reason.Message}", BlamedRank = blamed }, null, null, true));
+        outbound.Writer.TryWrite(new Outgoing(new RingFrame { Op = -1, Phase = -1, Abort = $"rank {Rank}: {reason.Message}", BlamedRank = blamed }, null, null, true));
         outbound.Writer.TryComplete();
         failed.Cancel();
     }
@@ -206,7 +205,7 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
     }
 
     /// <summary>The send loop, run by the peer server for the successor's Pull stream.</summary>
-    private async Task ServeAsync(IServerStreamWriter<RingChunk> writer, CancellationToken streamClosed)
+    private async Task ServeAsync(IServerStreamWriter<RingFrame> writer, CancellationToken streamClosed)
     {
         using var timer = new CancellationTokenSource();
         using var writeToken = CancellationTokenSource.CreateLinkedTokenSource(streamClosed, timer.Token);
@@ -331,7 +330,7 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
     private static readonly WriteOptions BufferHint = new(WriteFlags.BufferHint);
 
     /// <summary>One queued wire message, a fence (completed when every earlier message was written), or the final abort.</summary>
-    private sealed record Outgoing(RingChunk? Chunk, byte[]? Rented, TaskCompletionSource? Fence, bool Final = false);
+    private sealed record Outgoing(RingFrame? Chunk, byte[]? Rented, TaskCompletionSource? Fence, bool Final = false);
 
     /// <summary>
     /// One all-reduce: the plan of segments and pieces, the reduce-scatter and all-gather loop, and the
@@ -396,7 +395,7 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
         public async Task RunAsync(CancellationToken cancellationToken)
         {
             var pred = ring.Predecessor;
-            ring.Enqueue(new Outgoing(new RingChunk { Op = op, Phase = -1, TotalElements = n, Dtype = dtype, Wire = wire }, null, null));
+            ring.Enqueue(new Outgoing(new RingFrame { Op = op, Phase = -1, TotalElements = n, Dtype = dtype, Wire = wire }, null, null));
             var first = SegmentSent(ring.Rank, 0);
             for (var piece = 0; piece < Pieces(first); piece++)
                 Send(0, first, piece);
@@ -424,13 +423,21 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
                 for (var piece = 0; piece < count; piece++)
                 {
                     var chunk = await ReceiveAsync(phase, wait, cancellationToken);
-                    var (start, length) = Piece(s, piece);
-                    if (chunk.Op != op || chunk.Phase != phase || chunk.Segment != s || chunk.Piece != piece)
-                        throw Mismatch($"collective order differs: got op {chunk.Op} phase {chunk.Phase} segment {chunk.Segment} piece {chunk.Piece}, " +
-                                       $"expected op {op} phase {phase} segment {s} piece {piece}");
-                    if (chunk.Data.Length != length * ElementTypes.Size(wire))
-                        throw Mismatch($"piece of {chunk.Data.Length} bytes in op {op}, expected {length * ElementTypes.Size(wire)}");
-                    Apply(phase, chunk.Data.Span, start, length);
+                    try
+                    {
+                        var (start, length) = Piece(s, piece);
+                        if (chunk.Op != op || chunk.Phase != phase || chunk.Segment != s || chunk.Piece != piece)
+                            throw Mismatch($"collective order differs: got op {chunk.Op} phase {chunk.Phase} segment {chunk.Segment} piece {chunk.Piece}, " +
+                                           $"expected op {op} phase {phase} segment {s} piece {piece}");
+                        if (chunk.Data.Length != length * ElementTypes.Size(wire))
+                            throw Mismatch($"piece of {chunk.Data.Length} bytes in op {op}, expected {length * ElementTypes.Size(wire)}");
+                        Apply(phase, chunk.Data.Span, start, length);
+                    }
+                    finally
+                    {
+                        // the received bytes are reduced (or copied) into the buffer: their pooled block goes back
+                        chunk.Release();
+                    }
                     if (phase + 1 < Phases)
                         Send(phase + 1, s, piece);
                 }
@@ -507,28 +514,29 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
         private void Send(int phase, int s, int piece)
         {
             var (start, length) = Piece(s, piece);
-            var chunk = new RingChunk { Op = op, Phase = phase, Segment = s, Piece = piece };
             byte[]? rented = null;
+            ReadOnlyMemory<byte> data;
             if (half)
             {
                 rented = ArrayPool<byte>.Shared.Rent(length * 2);
                 var mine = MemoryMarshal.Cast<T, float>(buffer.Span.Slice(start, length));
                 TensorPrimitives.ConvertToHalf(mine, MemoryMarshal.Cast<byte, Half>(rented.AsSpan(0, length * 2)));
-                chunk.Data = UnsafeByteOperations.UnsafeWrap(rented.AsMemory(0, length * 2));
+                data = rented.AsMemory(0, length * 2);
             }
             else
             {
                 var size = ElementTypes.Size(wire);
-                chunk.Data = UnsafeByteOperations.UnsafeWrap(bytes.Memory.Slice(start * size, length * size));
+                data = bytes.Memory.Slice(start * size, length * size);
             }
+            var chunk = new RingFrame { Op = op, Phase = phase, Segment = s, Piece = piece, Data = data };
             ring.Enqueue(new Outgoing(chunk, rented, null));
         }
 
-        private async ValueTask<RingChunk> ReceiveAsync(int phase, CancellationTokenSource wait, CancellationToken cancellationToken)
+        private async ValueTask<RingFrame> ReceiveAsync(int phase, CancellationTokenSource wait, CancellationToken cancellationToken)
         {
             var stream = ring.pull!.ResponseStream;
             var pred = ring.Predecessor;
-            RingChunk chunk;
+            RingFrame chunk;
             wait.CancelAfter(ring.options.PeerTimeout);
             try
             {

@@ -115,7 +115,7 @@ public sealed class RingAbortTests
         server.AttachTimeout = TimeSpan.FromSeconds(120);
         using var channel = Grpc.Net.Client.GrpcChannel.ForAddress(server.Address);
         // a peer asks for generation 5, which this worker has not built yet: the stream waits for it
-        using var early = new RingPeer.RingPeerClient(channel).Pull(new PullRequest { Generation = 5, ReceiverRank = 1 });
+        using var early = RingWire.OpenPull(channel.CreateCallInvoker(), new PullRequest { Generation = 5, ReceiverRank = 1 });
         var waiting = early.ResponseStream.MoveNext(CancellationToken.None);
         await Task.Delay(300);
         Assert.False(waiting.IsCompleted);

@@ -135,13 +135,13 @@ public sealed class RingFailureTests
         await ring.AllAsync((rank, r) => rank.AllReduceAsync(new float[8])).WaitAsync(Bound);
 
         using var channel = Grpc.Net.Client.GrpcChannel.ForAddress(ring.Servers[0].Address);
-        var client = new RingPeer.RingPeerClient(channel);
-        using var twin = client.Pull(new PullRequest { Generation = 1, ReceiverRank = 1 });
+        var client = channel.CreateCallInvoker();
+        using var twin = RingWire.OpenPull(client, new PullRequest { Generation = 1, ReceiverRank = 1 });
         var claimed = await Assert.ThrowsAsync<RpcException>(() => twin.ResponseStream.MoveNext(CancellationToken.None).WaitAsync(Bound));
         Assert.Equal(StatusCode.AlreadyExists, claimed.StatusCode);
         Assert.Contains("second worker claims rank 1", claimed.Status.Detail);
 
-        using var stranger = client.Pull(new PullRequest { Generation = 1, ReceiverRank = 0 });
+        using var stranger = RingWire.OpenPull(client, new PullRequest { Generation = 1, ReceiverRank = 0 });
         var wrong = await Assert.ThrowsAsync<RpcException>(() => stranger.ResponseStream.MoveNext(CancellationToken.None).WaitAsync(Bound));
         Assert.Equal(StatusCode.PermissionDenied, wrong.StatusCode);
 
