@@ -319,7 +319,7 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
         {
             // the predecessor ends its stream when it closes its ring; do not wait long for it
             using var drain = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
-            try { while (await pull.ResponseStream.MoveNext(drain.Token)) { } } catch (Exception) { }
+            try { while (await pull.ResponseStream.MoveNext(drain.Token)) pull.ResponseStream.Current.Release(); } catch (Exception) { }
         }
         life.Cancel();
         pull?.Dispose();
