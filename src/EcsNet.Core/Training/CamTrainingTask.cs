@@ -35,7 +35,7 @@ public sealed class CamTrainingTask : GroupedSgdTask
     /// <param name="pretrained">The trunk holds ImageNet weights (then <see cref="CamTrainingOptions.FreezePretrained"/> applies).</param>
     /// <param name="device">Where to train (null: the CPU).</param>
     public CamTrainingTask(EcsNetModel model, CamTrainingOptions options, bool pretrained, Device? device = null)
-        : base(model, model.Trunk, Validated(options).FreezePretrained && pretrained, model.TrunkParameters, model.NewLayerParameters,
+        : base(options.Validate, model, model.Trunk, options.FreezePretrained && pretrained, model.TrunkParameters, model.NewLayerParameters,
             options.LearningRate, options.Momentum, options.WeightDecay, options.NewLayerLrMultiplier,
             maxSteps => new PolySchedule(options.LearningRate, maxSteps, options.PolyPower, options.WarmupSteps, options.WarmupLearningRate), device)
     {
@@ -50,12 +50,6 @@ public sealed class CamTrainingTask : GroupedSgdTask
     public override TrainingLoopOptions Loop { get; }
     public override IReadOnlyList<LossTerm> Terms => TermList;
     public override string LearningRateTag => "lr";
-
-    private static CamTrainingOptions Validated(CamTrainingOptions options)
-    {
-        options.Validate();
-        return options;
-    }
 
     /// <summary>model.train(), then BatchNorms that are frozen, or that <see cref="BatchNormMode.Eval"/> fixes, back in eval mode.</summary>
     public override void TrainMode()

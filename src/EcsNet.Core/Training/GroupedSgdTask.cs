@@ -16,14 +16,16 @@ public abstract class GroupedSgdTask : ITrainingTask
     private readonly Func<int, PolySchedule> schedule;
     private PolySchedule? current;
 
+    /// <param name="validateOptions">The subclass's options check, run before anything is placed, frozen or built.</param>
     /// <param name="trunk">The trunk (frozen when <paramref name="freezeTrunk"/>: its first stages and every BatchNorm).</param>
     /// <param name="trunkParameters">The 1× group (weights ×1, biases ×2).</param>
     /// <param name="addedParameters">The ×<paramref name="addedMultiplier"/> group (weights ×m, biases ×2m).</param>
     /// <param name="schedule">The learning rate schedule, given the run's step count.</param>
-    protected GroupedSgdTask(nn.Module model, Nets.Backbone trunk, bool freezeTrunk, Func<IEnumerable<(string Name, Parameter Param)>> trunkParameters,
+    protected GroupedSgdTask(Action validateOptions, nn.Module model, Nets.Backbone trunk, bool freezeTrunk, Func<IEnumerable<(string Name, Parameter Param)>> trunkParameters,
         Func<IEnumerable<(string Name, Parameter Param)>> addedParameters, double learningRate, double momentum, double weightDecay,
         double addedMultiplier, Func<int, PolySchedule> schedule, Device? device)
     {
+        validateOptions();
         Device = device ?? CPU;
         if (Device.type != DeviceType.CPU)
             model.to(Device);

@@ -21,7 +21,7 @@ public sealed class SegTrainingTask : GroupedSgdTask
     /// <param name="pretrained">The trunk holds ImageNet (or CAM-trained) weights (then <see cref="SegOptions.FreezePretrained"/> applies).</param>
     /// <param name="device">Where to train (null: the CPU).</param>
     public SegTrainingTask(DeepLab model, SegOptions options, bool pretrained, Device? device = null)
-        : base(model, model.Trunk, Validated(options).FreezePretrained && pretrained, model.TrunkParameters, model.HeadParameters,
+        : base(options.Validate, model, model.Trunk, options.FreezePretrained && pretrained, model.TrunkParameters, model.HeadParameters,
             options.LearningRate, options.Momentum, options.WeightDecay, options.HeadLrMultiplier,
             maxSteps => new PolySchedule(options.LearningRate, maxSteps, options.PolyPower), device)
     {
@@ -36,12 +36,6 @@ public sealed class SegTrainingTask : GroupedSgdTask
     public override TrainingLoopOptions Loop { get; }
     public override IReadOnlyList<LossTerm> Terms => TermList;
     public override string LearningRateTag => "seg/lr";
-
-    private static SegOptions Validated(SegOptions options)
-    {
-        options.Validate();
-        return options;
-    }
 
     public override void TrainMode()
     {
