@@ -66,13 +66,9 @@ public static class NodeHost
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         // logs on stderr (stdout is the command's own output: tables, JSON), at the settings' level whatever the configuration says
         builder.Logging.ClearProviders();
-        builder.Logging.AddConsole(console =>
-        {
-            console.LogToStandardErrorThreshold = LogLevel.Trace;
-            // structured logs for log shippers: one JSON object a line, with the scopes (run id, node) as fields
-            if (settings.JsonLogs)
-                console.FormatterName = Microsoft.Extensions.Logging.Console.ConsoleFormatterNames.Json;
-        });
+        builder.Logging.AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace);
+        // structured logs for log shippers: one JSON object a line, with the scopes (run id, node) as fields
+        // (AddJsonConsole also makes the JSON formatter the console's)
         if (settings.JsonLogs)
             builder.Logging.AddJsonConsole(json =>
             {

@@ -103,7 +103,7 @@ public sealed class RunManager : IAsyncDisposable
         await registry.CreateAsync(record, ct);
         log.LogInformation("run {Run} submitted: {Stages} on {Workers} worker(s)", id,
             resolved.Stages.Count == 0 ? "all stages" : string.Join(",", resolved.Stages), resolved.Workers);
-        var liveRun = await LaunchAsync(record, resumed: false, ct);
+        var liveRun = await LaunchAsync(record, resumed: false, ct, resolved);
         return liveRun.Snapshot();
     }
 
@@ -204,10 +204,10 @@ public sealed class RunManager : IAsyncDisposable
 
     // --------------------------------------------------------------------------------------------- one run
 
-    private async Task<LiveRun> LaunchAsync(RunRecord record, bool resumed, CancellationToken ct)
+    /// <param name="resolved">The record's experiment resolved (a new submission has it already), else resolved from the record.</param>
+    private async Task<LiveRun> LaunchAsync(RunRecord record, bool resumed, CancellationToken ct, ResolvedExperiment? resolved = null)
     {
-        var experiment = RunMessages.ExperimentFromJson(record.ExperimentJson);
-        var resolved = Experiments.Resolve(experiment, BaseConfig);
+        resolved ??= Experiments.Resolve(RunMessages.ExperimentFromJson(record.ExperimentJson), BaseConfig);
         if (resumed)
             await registry.AddResumeAsync(record.Id, ct);
         var stages = await registry.StagesAsync(record.Id, ct);
