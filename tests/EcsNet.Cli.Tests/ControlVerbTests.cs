@@ -80,7 +80,7 @@ public sealed class ControlVerbTests
         var wrong = await Ecsnet.Run("runs", "--server", url, "--token", "not-the-token-at-all");
         Assert.Equal(ControlClient.ExitUnauthenticated, wrong.Exit);
         Assert.DoesNotContain("not-the-token-at-all", wrong.Err);
-        Assert.Equal(ControlClient.ExitUnavailable, (await Ecsnet.Run("runs", "--server", $"http://127.0.0.1:{NodeCommandTests.FreePort()}", "--token", Token)).Exit);
+        Assert.Equal(ControlClient.ExitUnavailable, (await Ecsnet.Run("runs", "--server", $"http://127.0.0.1:{FreePorts.Loopback()}", "--token", Token)).Exit);
         Assert.Equal(EcsNetCli.ExitBadInput, (await Ecsnet.Run("runs", "--server", url)).Exit);   // no token at all
 
         cancel.Cancel();

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using EcsNet.Testing;
 
 namespace EcsNet.Cli.Tests;
@@ -8,13 +7,6 @@ namespace EcsNet.Cli.Tests;
 [Collection(CliCollection.Name)]
 public sealed class NodeCommandTests
 {
-    internal static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
     [Fact]
     public async Task HelpNamesTheOptionsAndSaysWhatTheRolesCarry()
     {
@@ -61,7 +53,7 @@ public sealed class NodeCommandTests
     public async Task ANodeRunsUntilCancelledServesHealthAndLeaves()
     {
         using var dir = new TempDir();
-        int port = FreePort();
+        int port = FreePorts.Loopback();
         File.WriteAllText(dir.File("node.json"), $$"""{ "EcsNet": { "Node": { "Port": {{port}}, "JobSlots": 1 } } }""");
         var output = new StringWriter();
         var error = new StringWriter();
@@ -91,7 +83,7 @@ public sealed class NodeCommandTests
     {
         using var dir = new TempDir();
         File.WriteAllText(dir.File("node.json"), """{ "EcsNet": { "Node": { "SeedJoinTimeout": "00:00:03" } } }""");
-        var seed = $"akka.tcp://ecsnet@127.0.0.1:{FreePort()}";
+        var seed = $"akka.tcp://ecsnet@127.0.0.1:{FreePorts.Loopback()}";
         var r = await Ecsnet.Run("node", "--roles", "worker", "--seed", seed, "--config", dir.File("node.json")).WaitAsync(TimeSpan.FromSeconds(90));
         Assert.Equal(EcsNetCli.ExitBadInput, r.Exit);
         Assert.Contains($"error: --seed: could not join {seed}", r.Err);

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.RegularExpressions;
 using Npgsql;
@@ -73,7 +71,7 @@ public sealed partial class PostgresServer : IAsyncLifetime
     public async Task InitializeAsync()
     {
         bin = FindBinaries() ?? InstallBinaries();
-        asSystemUser = IsRoot();
+        asSystemUser = Environment.IsPrivilegedProcess;
         // under root the server user must reach the folder, so it goes to /tmp, not to a private TMPDIR
         var tempRoot = asSystemUser ? "/tmp" : Path.GetTempPath();
         root = Path.Combine(tempRoot, "ecsnet-pg-" + Guid.NewGuid().ToString("N")[..12]);
@@ -122,7 +120,7 @@ public sealed partial class PostgresServer : IAsyncLifetime
     {
         for (var attempt = 1; ; attempt++)
         {
-            Port = FreePort();
+            Port = FreePorts.Loopback();
             var options = $"-c listen_addresses={Host} -p {Port} -k '{SocketDir}' -c fsync=off -c synchronous_commit=off " +
                 "-c full_page_writes=off -c max_connections=100";
             var result = ExecServerTool("pg_ctl", ["-D", DataDir, "-l", LogFile, "-w", "-t", ((int)StartTimeout.TotalSeconds).ToString(),
@@ -210,32 +208,6 @@ public sealed partial class PostgresServer : IAsyncLifetime
     {
         DebianPackages.Require(() => FindBinaries() is not null, "PostgreSQL server binaries (/usr/lib/postgresql/*/bin/initdb)", "postgresql");
         return FindBinaries()!;
-    }
-
-    private static bool IsRoot()
-    {
-        // effective uid: the second number of the Uid line of /proc/self/status (proc(5))
-        try
-        {
-            var uid = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("Uid:", StringComparison.Ordinal));
-            if (uid is not null)
-            {
-                return uid.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)[2] == "0";
-            }
-        }
-        catch (IOException)
-        {
-        }
-
-        return Environment.UserName == "root";
-    }
-
-    /// <summary>A loopback port nothing listens on now (bound, then released).</summary>
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     /// <summary>Runs a server program from <see cref="bin"/>, as the postgres system user under root.</summary>

@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Cluster;
 using EcsNet.Cluster.Hosting;
 using EcsNet.Data;
+using EcsNet.Testing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -96,17 +97,10 @@ public sealed class EcsNetClusterHostingTests(ITestOutputHelper output)
         Assert.IsType<CoordinatedShutdown.ClrExitReason>(CoordinatedShutdown.Get(system).ShutdownReason);
     }
 
-    private static int FreePort()
-    {
-        using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        l.Start();
-        return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
-    }
-
     [Fact]
     public async Task NodesThatDiscoverEachOtherFormOneClusterWithoutSeeds()
     {
-        int a = FreePort(), b = FreePort();
+        int a = FreePorts.Loopback(), b = FreePorts.Loopback();
         void Discovered(EcsNetNodeOptions o, int port)
         {
             o.Port = port;

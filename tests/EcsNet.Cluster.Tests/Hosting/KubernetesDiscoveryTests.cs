@@ -19,13 +19,6 @@ public sealed class KubernetesDiscoveryTests(ITestOutputHelper output)
 {
     private const string Selector = "app.kubernetes.io/name=ecsnet,app.kubernetes.io/instance=test";
 
-    private static int FreePort()
-    {
-        using var l = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
-
     private static object Pod(int port) => new
     {
         metadata = new { name = $"ecsnet-worker-{port}", @namespace = "ecsnet", labels = new Dictionary<string, string> { ["app.kubernetes.io/name"] = "ecsnet", ["app.kubernetes.io/instance"] = "test" } },
@@ -47,7 +40,7 @@ public sealed class KubernetesDiscoveryTests(ITestOutputHelper output)
         File.WriteAllText(dir.File("ca.crt"), cert.ExportCertificatePem());
         File.WriteAllText(dir.File("token"), "service-account-token");
 
-        int a = FreePort(), b = FreePort();
+        int a = FreePorts.Loopback(), b = FreePorts.Loopback();
         var asked = new ConcurrentQueue<string>();
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.UseHttps(X509CertificateLoader.LoadPkcs12(cert.Export(X509ContentType.Pkcs12), null))));
