@@ -4,7 +4,6 @@ using System.Text.Json;
 using EcsNet.AllReduce;
 using EcsNet.AllReduce.DataParallel;
 using EcsNet.AllReduce.Rendezvous;
-using EcsNet.AllReduce.Ring;
 using EcsNet.Cluster.Messages;
 using EcsNet.Cluster.Training;
 using EcsNet.Core.Stages;
@@ -176,6 +175,7 @@ internal static class TrainCamCluster
             RequestedRank = parse.GetValue(o.Rank),
             Bind = System.Net.IPAddress.Parse(parse.GetValue(o.Bind)!),
             Ring = ringOptions,
+            Host = o.Ring.Host(parse),
         };
         RankSession worker;
         try
@@ -189,7 +189,7 @@ internal static class TrainCamCluster
         }
         await using (worker)
         {
-            RingAllReduce ring;
+            IGroupCollective ring;
             try
             {
                 ring = await worker.JoinRingAsync(g => g.WorldSize == world, o.JoinSeconds(parse), ct);

@@ -3,7 +3,6 @@ using System.Text.Json;
 using EcsNet.AllReduce;
 using EcsNet.AllReduce.DataParallel;
 using EcsNet.AllReduce.Rendezvous;
-using EcsNet.AllReduce.Ring;
 using EcsNet.Bench;
 using EcsNet.Core.Training;
 using EcsNet.Data;
@@ -62,6 +61,7 @@ public static class WorkerCommand
                 Bind = bindAddress,
                 Port = parse.GetValue(port),
                 Ring = ring.Read(parse),
+                Host = ring.Host(parse),
             };
 
             await using var worker = await RankSession.StartAsync(options, ct);
@@ -98,7 +98,7 @@ public static class WorkerCommand
             // no job: check every generation this worker belongs to, until cancelled or dropped
             while (!ct.IsCancellationRequested)
             {
-                RingAllReduce collective;
+                IGroupCollective collective;
                 try
                 {
                     collective = await worker.JoinRingAsync(Suitable, null, ct);

@@ -1,5 +1,4 @@
 using EcsNet.AllReduce.Rendezvous;
-using EcsNet.AllReduce.Ring;
 using EcsNet.Core.Training;
 using Grpc.Core;
 
@@ -23,12 +22,12 @@ public sealed class ElasticTrainingGroup : ITrainingGroup, IDisposable
     public static readonly TimeSpan DefaultGenerationTimeout = TimeSpan.FromSeconds(60);
 
     private readonly DataParallelOptions options;
-    private RingAllReduce ring;
+    private IGroupCollective ring;
     private DataParallelGradientSync? current;
     private volatile bool leaveRequested;
     private bool left;
 
-    private ElasticTrainingGroup(RankSession session, RingAllReduce ring, DataParallelOptions options, TimeSpan generationTimeout)
+    private ElasticTrainingGroup(RankSession session, IGroupCollective ring, DataParallelOptions options, TimeSpan generationTimeout)
     {
         Session = session;
         this.ring = ring;
@@ -147,7 +146,7 @@ public sealed class ElasticTrainingGroup : ITrainingGroup, IDisposable
         current = null;
     }
 
-    private static async Task<RingAllReduce> JoinNextAsync(RankSession session, TimeSpan timeout, string who, CancellationToken cancellationToken)
+    private static async Task<IGroupCollective> JoinNextAsync(RankSession session, TimeSpan timeout, string who, CancellationToken cancellationToken)
     {
         try
         {

@@ -1,3 +1,4 @@
+using EcsNet.AllReduce.Topology;
 using System.Threading.Channels;
 using EcsNet.AllReduce.Wire;
 using Grpc.Core;
@@ -24,6 +25,7 @@ internal sealed class CoordinatorState
     private List<Worker> members = new();
     private Generation? current;
     private int nextWorker;
+    private string? jobTransport;
 
     public CoordinatorState(CoordinatorOptions options, TimeProvider? clock = null)
     {
@@ -45,9 +47,18 @@ internal sealed class CoordinatorState
         if (string.IsNullOrWhiteSpace(request.Address) || !Uri.TryCreate(request.Address, UriKind.Absolute, out _))
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"worker address '{request.Address}' is not an absolute URL like http://127.0.0.1:5000"));
         var device = string.IsNullOrWhiteSpace(request.Device) ? "cpu" : request.Device;
+        var transport = string.IsNullOrWhiteSpace(request.Transport) ? "auto" : request.Transport.Trim().ToLowerInvariant();
+        if (!TransportNames.IsKnown(transport))
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"transport '{request.Transport}' is not one of {TransportNames.List}"));
         Worker worker;
         lock (gate)
         {
+            // the data plane is chosen by each worker, and ranks on different planes cannot talk: the first
+            // registration fixes it for the job
+            jobTransport ??= transport;
+            if (transport != jobTransport)
+                throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                    $"transport '{transport}' of the worker at {request.Address} differs from this job's '{jobTransport}': start every worker with the same --transport"));
             if (request.RequestedRank >= 0)
             {
                 if (request.RequestedRank >= options.WorldSize)
@@ -61,7 +72,7 @@ internal sealed class CoordinatorState
             if (members.Concat(waiting).FirstOrDefault(w => w.Address == request.Address) is { } same)
                 throw new RpcException(new Status(StatusCode.AlreadyExists,
                     $"address {request.Address} is already registered by worker {same.Id}"));
-            worker = new Worker($"w{++nextWorker}", request.Address, device, request.RequestedRank, clock.GetUtcNow());
+            worker = new Worker($"w{++nextWorker}", request.Address, device, request.RequestedRank, clock.GetUtcNow()) { Host = request.Host.Trim() };
             waiting.Add(worker);
             // after the first generation a joiner forms the next one at once: the members switch between steps
             TryFormLocked(Array.Empty<LostRank>(), removed: false);
@@ -311,7 +322,7 @@ internal sealed class CoordinatorState
         for (var i = 0; i < members.Count; i++)
         {
             members[i].Rank = i;
-            generation.Members.Add(new Member { Rank = i, WorkerId = members[i].Id, Address = members[i].Address, Device = members[i].Device });
+            generation.Members.Add(new Member { Rank = i, WorkerId = members[i].Id, Address = members[i].Address, Device = members[i].Device, Host = members[i].Host });
         }
         generation.Lost.AddRange(lostNow);
         FailBarriersLocked($"generation changed to {generation.Number}" + (lostNow.Count > 0
@@ -404,6 +415,7 @@ internal sealed class CoordinatorState
         public string Id { get; } = id;
         public string Address { get; } = address;
         public string Device { get; } = device;
+        public string Host { get; init; } = "";
         public int RequestedRank { get; } = requestedRank;
         public int Rank { get; set; } = -1;
         public DateTimeOffset LastSeen { get; set; } = seen;

@@ -22,6 +22,6 @@ public sealed record GenerationInfo(long Number, int Rank, IReadOnlyList<RingMem
     internal static GenerationInfo From(Generation generation) => new(
         generation.Number,
         generation.YourRank,
-        generation.Members.OrderBy(m => m.Rank).Select(m => new RingMember(m.Rank, m.Address, m.Device)).ToArray(),
+        generation.Members.OrderBy(m => m.Rank).Select(m => new RingMember(m.Rank, m.Address, m.Device, m.Host)).ToArray(),
         generation.Lost.Select(LostRankInfo.From).ToArray());
 }

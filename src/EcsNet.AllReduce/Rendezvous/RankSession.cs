@@ -1,4 +1,5 @@
 using EcsNet.AllReduce.Ring;
+using EcsNet.AllReduce.Topology;
 using EcsNet.AllReduce.Wire;
 using EcsNet.Core.Training;
 using Grpc.Core;
@@ -34,7 +35,7 @@ public sealed class RankSession : IAsyncDisposable
     private Task heartbeatLoop = Task.CompletedTask;
     private GenerationInfo? latest;
     private string? droppedReason;
-    private RingAllReduce? ring;
+    private IGroupCollective? ring;
     private long joined;
     private bool leaving;
     private int disposed;
@@ -60,8 +61,11 @@ public sealed class RankSession : IAsyncDisposable
     /// <summary>The newest generation the coordinator announced to this rank (null before the first).</summary>
     public GenerationInfo? Latest { get { lock (gate) return latest; } }
 
-    /// <summary>The ring this rank is in (null before <see cref="JoinRingAsync"/> and after <see cref="CloseRingAsync"/>).</summary>
-    public RingAllReduce? Ring { get { lock (gate) return ring; } }
+    /// <summary>
+    /// The collectives of the generation this rank is in (null before <see cref="JoinRingAsync"/> and after
+    /// <see cref="CloseRingAsync"/>): the gRPC ring, or shared memory inside a host (<see cref="RingOptions.Transport"/>).
+    /// </summary>
+    public IGroupCollective? Ring { get { lock (gate) return ring; } }
 
     /// <summary>The generation of the ring joined last (0: none yet); the next join waits for a newer one.</summary>
     public long JoinedGeneration { get { lock (gate) return joined; } }
@@ -105,6 +109,8 @@ public sealed class RankSession : IAsyncDisposable
                 Address = peer.Address,
                 Device = options.Device,
                 RequestedRank = options.RequestedRank,
+                Host = options.Host,
+                Transport = TransportNames.Name(options.Ring.Transport),
             }, deadline: DateTime.UtcNow + options.Ring.ConnectTimeout, cancellationToken: cancellationToken);
             session.WorkerId = reply.WorkerId;
             var watch = session.client.Watch(new WatchRequest { WorkerId = reply.WorkerId }, cancellationToken: session.life.Token);
@@ -167,11 +173,11 @@ public sealed class RankSession : IAsyncDisposable
     /// generation. If a member of it was lost meanwhile, the ring comes back aborted (its first collective
     /// fails naming that member) and a newer generation is already announced.
     /// </summary>
-    public async Task<RingAllReduce> JoinRingAsync(Func<GenerationInfo, bool>? accept = null, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    public async Task<IGroupCollective> JoinRingAsync(Func<GenerationInfo, bool>? accept = null, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
         var generation = await WaitForGenerationAsync(accept, timeout, cancellationToken);
         await CloseRingAsync();
-        var next = RingAllReduce.Join(Peer, generation.Number, generation.Rank, generation.Members, options.Ring);
+        var next = GroupCollectives.Join(Peer, generation.Number, generation.Rank, generation.Members, options.Ring);
         (string Reason, int Rank)? abort;
         lock (gate)
         {
@@ -189,7 +195,7 @@ public sealed class RankSession : IAsyncDisposable
     /// <summary>Leaves the current ring (disposes it), e.g. before waiting for the next generation.</summary>
     public async Task CloseRingAsync()
     {
-        RingAllReduce? old;
+        IGroupCollective? old;
         lock (gate)
         {
             old = ring;
@@ -256,7 +262,7 @@ public sealed class RankSession : IAsyncDisposable
     }
 
     /// <summary>The member of <paramref name="current"/> that a generation announced after it lost, if any.</summary>
-    private (string Reason, int Rank)? LossLocked(RingAllReduce? current)
+    private (string Reason, int Rank)? LossLocked(IGroupCollective? current)
     {
         if (current is null)
             return null;
@@ -331,7 +337,7 @@ public sealed class RankSession : IAsyncDisposable
     private void OnGeneration(GenerationInfo generation)
     {
         TaskCompletionSource wake;
-        RingAllReduce? current;
+        IGroupCollective? current;
         (string Reason, int Rank)? abort;
         lock (gate)
         {
@@ -353,7 +359,7 @@ public sealed class RankSession : IAsyncDisposable
     private void OnDropped(string reason, bool abortRing)
     {
         TaskCompletionSource wake;
-        RingAllReduce? current;
+        IGroupCollective? current;
         lock (gate)
         {
             if (droppedReason is not null)

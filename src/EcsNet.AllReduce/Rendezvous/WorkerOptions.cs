@@ -1,5 +1,6 @@
 using System.Net;
 using EcsNet.AllReduce.Ring;
+using EcsNet.AllReduce.SharedMemory;
 
 namespace EcsNet.AllReduce.Rendezvous;
 
@@ -20,6 +21,13 @@ public sealed record WorkerOptions
 
     /// <summary>Peer server port (0: any free port).</summary>
     public int Port { get; init; }
+
+    /// <summary>
+    /// Which machine this rank is on, as far as sharing memory goes: ranks with the same id exchange through
+    /// shared memory (<see cref="RingOptions.Transport"/>). The default tells machines and /dev/shm mounts apart
+    /// by itself; set it only to group ranks that share /dev/shm across containers.
+    /// </summary>
+    public string Host { get; init; } = HostIdentity.Current;
 
     public RingOptions Ring { get; init; } = new();
 }

@@ -17,9 +17,10 @@ namespace EcsNet.AllReduce.Ring;
 /// at rank k and finished by one owner, which then sends the final bits to everyone: every replica ends
 /// bit-identical, and the same inputs give the same result run after run.
 /// </summary>
-public sealed class RingAllReduce : ICollective, IAsyncDisposable
+public sealed class RingAllReduce : IGroupCollective
 {
     private readonly RingMember[] members;
+    private readonly int position;
     private readonly RingOptions options;
     private readonly PeerServer? server;
     private readonly OutboundLink? link;
@@ -37,19 +38,20 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
     private long nextOp;
     private bool disposed;
 
-    private RingAllReduce(PeerServer? server, long generation, int rank, RingMember[] members, RingOptions options)
+    private RingAllReduce(PeerServer? server, long generation, int position, RingMember[] members, RingOptions options)
     {
         this.server = server;
         this.members = members;
+        this.position = position;
         this.options = options;
         Generation = generation;
-        Rank = rank;
+        Rank = members[position].Rank;
         if (members.Length == 1)
             return;
-        link = new OutboundLink(generation, members[rank], Successor, ServeAsync);
+        link = new OutboundLink(generation, members[position], Successor, ServeAsync);
         server!.Attach(link);
         channel = GrpcTuning.Channel(Predecessor.Address, options.ConnectTimeout);
-        pull = RingWire.OpenPull(channel.CreateCallInvoker(), new PullRequest { Generation = generation, ReceiverRank = rank }, life.Token);
+        pull = RingWire.OpenPull(channel.CreateCallInvoker(), new PullRequest { Generation = generation, ReceiverRank = Rank }, life.Token);
     }
 
     /// <summary>
@@ -72,6 +74,24 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
         return new RingAllReduce(server, generation, rank, members.ToArray(), options);
     }
 
+    /// <summary>
+    /// Joins a ring of some ranks of a generation, e.g. the node leaders of a hierarchical all-reduce:
+    /// <paramref name="ringOrder"/> lists them in ring order with their ranks in the generation, and this worker
+    /// is at <paramref name="position"/>. Ranks in failures, aborts and <see cref="BroadcastAsync"/>'s root are
+    /// those ranks, so a failure names the same rank on every transport.
+    /// </summary>
+    internal static RingAllReduce JoinSubRing(PeerServer? server, long generation, int position, IReadOnlyList<RingMember> ringOrder, RingOptions options)
+    {
+        options.Validate();
+        if (ringOrder.Count == 0 || position < 0 || position >= ringOrder.Count)
+            throw new ArgumentOutOfRangeException(nameof(position), position, $"position must be in [0, {ringOrder.Count})");
+        if (ringOrder.Select(m => m.Rank).Distinct().Count() != ringOrder.Count)
+            throw new ArgumentException("a rank appears twice in the ring", nameof(ringOrder));
+        if (ringOrder.Count > 1 && server is null)
+            throw new ArgumentNullException(nameof(server), "a ring of more than one rank needs this worker's peer server");
+        return new RingAllReduce(server, generation, position, ringOrder.ToArray(), options);
+    }
+
     public long Generation { get; }
 
     public int Rank { get; }
@@ -79,6 +99,8 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
     public int WorldSize => members.Length;
 
     public IReadOnlyList<RingMember> Members => members;
+
+    public string Plan => members.Length == 1 ? "one rank" : $"gRPC ring of {members.Length} ranks";
 
     /// <summary>Why this ring failed or was aborted (null while it works).</summary>
     public Exception? Failure => Volatile.Read(ref failure);
@@ -95,13 +117,18 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
     {
         if (disposed)
             return;
-        var blamed = blamedRank >= 0 && blamedRank < members.Length ? members[blamedRank] : null;
+        var blamed = Member(blamedRank);
         Fail(new PeerFailedException(blamed?.Rank ?? -1, blamed?.Address ?? "", $"generation {Generation} aborted at rank {Rank}: {reason}"));
     }
 
-    private RingMember Predecessor => members[(Rank - 1 + members.Length) % members.Length];
+    /// <summary>The member with rank <paramref name="rank"/>; a rank of the generation outside this ring has no address here.</summary>
+    private RingMember? Member(int rank) => rank < 0 ? null : members.FirstOrDefault(m => m.Rank == rank) ?? new RingMember(rank, "");
 
-    private RingMember Successor => members[(Rank + 1) % members.Length];
+    private int PredecessorPosition => (position - 1 + members.Length) % members.Length;
+
+    private RingMember Predecessor => members[PredecessorPosition];
+
+    private RingMember Successor => members[(position + 1) % members.Length];
 
     public Task AllReduceAsync(Memory<float> buffer, ReduceOp op = ReduceOp.Sum, WireCompression? compression = null, CancellationToken cancellationToken = default) =>
         RunAsync(buffer, op, compression ?? options.Compression, cancellationToken);
@@ -115,8 +142,8 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
     /// </summary>
     public Task BroadcastAsync(Memory<float> buffer, int root = 0, CancellationToken cancellationToken = default)
     {
-        if (root < 0 || root >= WorldSize)
-            throw new ArgumentOutOfRangeException(nameof(root), root, $"root must be in [0, {WorldSize})");
+        if (!members.Any(m => m.Rank == root))
+            throw new ArgumentOutOfRangeException(nameof(root), root, $"root must be a rank of this ring: {string.Join(", ", members.Select(m => m.Rank))}");
         return RunAsync(buffer, ReduceOp.Sum, WireCompression.None, cancellationToken, zeroUnlessRoot: root);
     }
 
@@ -396,7 +423,7 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
         {
             var pred = ring.Predecessor;
             ring.Enqueue(new Outgoing(new RingFrame { Op = op, Phase = -1, TotalElements = n, Dtype = dtype, Wire = wire }, null, null));
-            var first = SegmentSent(ring.Rank, 0);
+            var first = SegmentSent(ring.position, 0);
             for (var piece = 0; piece < Pieces(first); piece++)
                 Send(0, first, piece);
 
@@ -418,7 +445,7 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
                 // the last phase only receives: every chunk for the successor is queued by now
                 if (phase == Phases - 1)
                     Interlocked.Exchange(ref ring.sendsPending, 0);
-                var s = SegmentSent(pred.Rank, phase);
+                var s = SegmentSent(ring.PredecessorPosition, phase);
                 var count = Pieces(s);
                 for (var piece = 0; piece < count; piece++)
                 {
@@ -572,7 +599,7 @@ public sealed class RingAllReduce : ICollective, IAsyncDisposable
             }
             if (chunk.Abort.Length > 0)
             {
-                var blamed = chunk.BlamedRank >= 0 && chunk.BlamedRank < ring.WorldSize ? ring.members[chunk.BlamedRank] : pred;
+                var blamed = ring.Member(chunk.BlamedRank) ?? pred;
                 throw new PeerFailedException(blamed.Rank, blamed.Address, $"all-reduce aborted by {pred}: {chunk.Abort}");
             }
             return chunk;

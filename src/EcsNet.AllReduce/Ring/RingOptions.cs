@@ -1,3 +1,5 @@
+using EcsNet.AllReduce.Topology;
+
 namespace EcsNet.AllReduce.Ring;
 
 /// <summary>How gradients travel on the wire.</summary>
@@ -39,8 +41,22 @@ public sealed record RingOptions
     /// <summary>How long opening the stream to the successor may take (it may still be starting).</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Payload encoding; see <see cref="WireCompression"/>.</summary>
+    /// <summary>
+    /// Payload encoding between hosts; see <see cref="WireCompression"/>. Shared memory inside a host always
+    /// carries exact float32.
+    /// </summary>
     public WireCompression Compression { get; init; } = WireCompression.None;
+
+    /// <summary>Shared memory inside a host, gRPC between hosts (<see cref="Transport.Auto"/>), or one of the two for all.</summary>
+    public Transport Transport { get; init; } = Transport.Auto;
+
+    /// <summary>
+    /// Bytes of one shared-memory slot: an all-reduce inside a host goes in chunks of this size (each rank holds
+    /// two slots). 1 MiB measured best on this project's 2-core VM (docs/BENCHMARKS-allreduce.md): big enough
+    /// that the two waits per chunk cost little, small enough to stay in cache and to start the next chunk's
+    /// copies while peers still reduce. A host of 8 ranks needs 16 MiB of /dev/shm.
+    /// </summary>
+    public int ShmSlotBytes { get; init; } = 1 << 20;
 
     /// <summary>Checked when a ring is formed: a clear error instead of a broken stream.</summary>
     public void Validate()
@@ -51,6 +67,10 @@ public sealed record RingOptions
             throw new ArgumentOutOfRangeException(nameof(FlushBytes), FlushBytes, "flush size must not be negative");
         if (PeerTimeout <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(PeerTimeout), PeerTimeout, "peer timeout must be positive");
+        if (ShmSlotBytes < 4096 || ShmSlotBytes > (256 << 20) || ShmSlotBytes % 64 != 0)
+            throw new ArgumentOutOfRangeException(nameof(ShmSlotBytes), ShmSlotBytes, "shared-memory slot must be 4 KiB to 256 MiB and a multiple of 64 bytes");
+        if (!Enum.IsDefined(Transport))
+            throw new ArgumentOutOfRangeException(nameof(Transport), Transport, $"transport must be one of {TransportNames.List}");
         if (ConnectTimeout <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(ConnectTimeout), ConnectTimeout, "connect timeout must be positive");
     }
