@@ -29,7 +29,7 @@ public static class BenchAllReduceCommand
         var json = new Option<bool>("--json") { Description = "Print the result as JSON instead of a table." };
         var timeout = new Option<double>("--timeout") { Description = "Seconds the whole run may take before the workers are killed.", DefaultValueFactory = _ => 1200 };
         var ring = new RingCliOptions();
-        var command = new Command("allreduce", "All-reduce bus bandwidth of N local worker processes over gRPC (median per size).");
+        var command = new Command("allreduce", "All-reduce bus bandwidth of N local worker processes (median per size), over shared memory or gRPC (--transport).");
         foreach (var o in new Option[] { world, sizes, runs, warmup, settle, json, timeout })
             command.Options.Add(o);
         ring.AddTo(command);
@@ -63,6 +63,8 @@ public static class BenchAllReduceCommand
                     s.GetProperty("iters").GetInt32().ToString(CultureInfo.InvariantCulture),
                     F(s, "median_ms", "0.00"), F(s, "min_ms", "0.00"), F(s, "max_ms", "0.00"), F(s, "algbw_gbps", "0.000"), F(s, "busbw_gbps", "0.000"),
                     s.TryGetProperty("cpu_s_per_gb", out var c) && c.ValueKind == JsonValueKind.Number ? c.GetDouble().ToString("0.00", CultureInfo.InvariantCulture) : "–");
+            if (result.TryGetProperty("transport", out var plan))
+                io.Console.WriteLine($"transport: {plan.GetString()}");
             io.Console.WriteLine($"world_size={n}  busbw = algbw × 2(N−1)/N = algbw × {2.0 * (n - 1) / n:0.000}");
             io.Console.WriteLine("CPU s/GB: user + system time of all ranks during the timed iterations, per GB they sent");
             io.Console.Write(table);

@@ -75,7 +75,7 @@ public static class WorkerCommand
                 try
                 {
                     if (benchSizes is not null)
-                        result = BenchJson(await AllReduceBench.RunAsync(collective, benchSizes, parse.GetValue(runs), parse.GetValue(warmup), parse.GetValue(settle), ct));
+                        result = BenchJson(collective, await AllReduceBench.RunAsync(collective, benchSizes, parse.GetValue(runs), parse.GetValue(warmup), parse.GetValue(settle), ct));
                     else
                         result = await DataParallelJson(collective, parse.GetValue(dpSteps), parse.GetValue(overlapSteps), parse.GetValue(imageSize),
                             new DataParallelOptions { BucketBytes = (long)parse.GetValue(bucketKib) << 10, Compression = options.Ring.Compression });
@@ -127,9 +127,10 @@ public static class WorkerCommand
         return command;
     }
 
-    private static object BenchJson(IReadOnlyList<AllReduceBenchResult> results) => new
+    private static object BenchJson(IGroupCollective collective, IReadOnlyList<AllReduceBenchResult> results) => new
     {
         world = results.FirstOrDefault()?.WorldSize ?? 0,
+        transport = collective.Plan,
         sizes = results.Select(r => new
         {
             mib = r.SizeMiB,
@@ -153,6 +154,7 @@ public static class WorkerCommand
         return new
         {
             world = collective.WorldSize,
+            transport = (collective as IGroupCollective)?.Plan,
             steps,
             weights,
             overlap = overlap is null ? null : new

@@ -17,7 +17,7 @@ namespace EcsNet.AllReduce.Ring;
 /// at rank k and finished by one owner, which then sends the final bits to everyone: every replica ends
 /// bit-identical, and the same inputs give the same result run after run.
 /// </summary>
-public sealed class RingAllReduce : IGroupCollective
+public sealed class RingAllReduce : IGroupCollective, IPieceSink
 {
     private readonly RingMember[] members;
     private readonly int position;
@@ -38,6 +38,11 @@ public sealed class RingAllReduce : IGroupCollective
     private long nextOp;
     private bool disposed;
 
+    // the piece the collective in progress waits for (a sink set last, read first): see TryConsume
+    private long expectOp;
+    private int expectPhase, expectSegment, expectPiece, expectStart, expectLength, expectBytes;
+    private volatile IPieceConsumer? expectSink;
+
     private RingAllReduce(PeerServer? server, long generation, int position, RingMember[] members, RingOptions options)
     {
         this.server = server;
@@ -51,7 +56,7 @@ public sealed class RingAllReduce : IGroupCollective
         link = new OutboundLink(generation, members[position], Successor, ServeAsync);
         server!.Attach(link);
         channel = GrpcTuning.Channel(Predecessor.Address, options.ConnectTimeout);
-        pull = RingWire.OpenPull(channel.CreateCallInvoker(), new PullRequest { Generation = generation, ReceiverRank = Rank }, life.Token);
+        pull = RingWire.OpenPull(channel.CreateCallInvoker(), new PullRequest { Generation = generation, ReceiverRank = Rank }, this, life.Token);
     }
 
     /// <summary>
@@ -356,6 +361,40 @@ public sealed class RingAllReduce : IGroupCollective
 
     private static readonly WriteOptions BufferHint = new(WriteFlags.BufferHint);
 
+    /// <summary>
+    /// Called by gRPC while it reads the Pull stream, inside the collective's own wait for the next piece (the
+    /// stream is read one message at a time, only when the collective asks): the expected piece is reduced
+    /// straight from the received message.
+    /// </summary>
+    bool IPieceSink.TryConsume(RingFrame header, ReadOnlySpan<byte> data)
+    {
+        var sink = expectSink;
+        if (sink is null || header.Op != expectOp || header.Phase != expectPhase || header.Segment != expectSegment ||
+            header.Piece != expectPiece || data.Length != expectBytes)
+            return false;
+        expectSink = null;
+        sink.Combine(expectPhase, data, expectStart, expectLength);
+        return true;
+    }
+
+    private void Expect(IPieceConsumer sink, long op, int phase, int segment, int piece, int start, int length, int bytes)
+    {
+        expectOp = op;
+        expectPhase = phase;
+        expectSegment = segment;
+        expectPiece = piece;
+        expectStart = start;
+        expectLength = length;
+        expectBytes = bytes;
+        expectSink = sink;
+    }
+
+    /// <summary>A collective's reduce step, as <see cref="IPieceSink.TryConsume"/> calls it.</summary>
+    private interface IPieceConsumer
+    {
+        void Combine(int phase, ReadOnlySpan<byte> data, int start, int length);
+    }
+
     /// <summary>One queued wire message, a fence (completed when every earlier message was written), or the final abort.</summary>
     private sealed record Outgoing(RingFrame? Chunk, byte[]? Rented, TaskCompletionSource? Fence, bool Final = false);
 
@@ -363,7 +402,7 @@ public sealed class RingAllReduce : IGroupCollective
     /// One all-reduce: the plan of segments and pieces, the reduce-scatter and all-gather loop, and the
     /// checks that the predecessor runs the same collective.
     /// </summary>
-    private sealed class Collective<T> where T : unmanaged, IFloatingPointIeee754<T>
+    private sealed class Collective<T> : IPieceConsumer where T : unmanaged, IFloatingPointIeee754<T>
     {
         private readonly RingAllReduce ring;
         private readonly long op;
@@ -449,16 +488,32 @@ public sealed class RingAllReduce : IGroupCollective
                 var count = Pieces(s);
                 for (var piece = 0; piece < count; piece++)
                 {
-                    var chunk = await ReceiveAsync(phase, wait, cancellationToken);
+                    var (start, length) = Piece(s, piece);
+                    var bytes = length * ElementTypes.Size(wire);
+                    ring.Expect(this, op, phase, s, piece, start, length, bytes);
+                    RingFrame chunk;
                     try
                     {
-                        var (start, length) = Piece(s, piece);
+                        chunk = await ReceiveAsync(phase, wait, cancellationToken);
+                    }
+                    finally
+                    {
+                        // a read left pending by a failure must not write into the caller's buffer later
+                        ring.expectSink = null;
+                    }
+                    try
+                    {
                         if (chunk.Op != op || chunk.Phase != phase || chunk.Segment != s || chunk.Piece != piece)
                             throw Mismatch($"collective order differs: got op {chunk.Op} phase {chunk.Phase} segment {chunk.Segment} piece {chunk.Piece}, " +
                                            $"expected op {op} phase {phase} segment {s} piece {piece}");
-                        if (chunk.Data.Length != length * ElementTypes.Size(wire))
-                            throw Mismatch($"piece of {chunk.Data.Length} bytes in op {op}, expected {length * ElementTypes.Size(wire)}");
-                        Apply(phase, chunk.Data.Span, start, length);
+                        if (!chunk.Consumed)
+                        {
+                            if (chunk.Data.Length != bytes)
+                                throw Mismatch($"piece of {chunk.Data.Length} bytes in op {op}, expected {bytes}");
+                            Combine(phase, chunk.Data.Span, start, length);
+                        }
+                        if (phase == world - 2)
+                            Finish(buffer.Span.Slice(start, length));
                     }
                     finally
                     {
@@ -489,8 +544,8 @@ public sealed class RingAllReduce : IGroupCollective
             }
         }
 
-        /// <summary>Reduce-scatter: add into the local slice (the last phase finishes the segment); all-gather: take the owner's bits.</summary>
-        private void Apply(int phase, ReadOnlySpan<byte> data, int start, int length)
+        /// <summary>Reduce-scatter: add into the local slice; all-gather: take the owner's bits. The caller finishes the segment.</summary>
+        public void Combine(int phase, ReadOnlySpan<byte> data, int start, int length)
         {
             var local = buffer.Span.Slice(start, length);
             var reducing = phase < world - 1;
@@ -518,9 +573,6 @@ public sealed class RingAllReduce : IGroupCollective
                 else
                     incoming.CopyTo(local);
             }
-
-            if (phase == world - 2)
-                Finish(local);
         }
 
         /// <summary>The owner's last touch: average, and for fp16 keep exactly what the others will receive.</summary>

@@ -41,6 +41,12 @@ internal sealed class RingFrame
 
     public ReadOnlyMemory<byte> Data { get; init; }
 
+    /// <summary>
+    /// A received piece whose data the receiving collective already reduced straight from the transport's
+    /// buffer (<see cref="IPieceSink"/>); <see cref="Data"/> is empty.
+    /// </summary>
+    public bool Consumed { get; init; }
+
     /// <summary>A received frame whose data lies in <paramref name="buffer"/> (rented from the shared pool).</summary>
     internal static RingFrame Received(RingFrame header, byte[]? buffer, int length) => new()
     {
@@ -61,12 +67,26 @@ internal sealed class RingFrame
 }
 
 /// <summary>
+/// Where a receiver reduces an expected piece while gRPC still holds the received message, so that the data
+/// is read once, from the transport's buffer, instead of being copied out first.
+/// </summary>
+internal interface IPieceSink
+{
+    /// <summary>
+    /// Takes <paramref name="data"/> if <paramref name="header"/> is the piece the receiver waits for (false:
+    /// the frame is kept as it is, and the receiver's order checks report what came instead).
+    /// </summary>
+    bool TryConsume(RingFrame header, ReadOnlySpan<byte> data);
+}
+
+/// <summary>
 /// The Pull method of the ring, defined by hand with a contextual marshaller (grpc-dotnet's
 /// <c>Marshallers.Create</c> with <see cref="SerializationContext"/> / <see cref="DeserializationContext"/>,
 /// see the grpc-dotnet docs on custom marshallers): the sender writes a fixed header and the tensor bytes
-/// straight into the response's buffer writer, and the receiver copies the data once into a pooled buffer,
-/// where protobuf's <c>bytes</c> field cost a zeroed ByteString and a parse copy per chunk. The request stays
-/// protobuf. The layout is documented in protos/allreduce/ring.proto.
+/// straight into the response's buffer writer, and the receiver reduces the data straight from the received
+/// message (<see cref="IPieceSink"/>), where protobuf's <c>bytes</c> field cost a serialise copy, a zeroed
+/// ByteString and a parse copy per chunk. The request stays protobuf. The layout is documented in
+/// protos/allreduce/ring.proto.
 /// </summary>
 internal static class RingWire
 {
@@ -93,9 +113,18 @@ internal static class RingWire
 
     public static readonly Method<PullRequest, RingFrame> Pull = new(MethodType.ServerStreaming, ServiceName, "Pull", RequestMarshaller, FrameMarshaller);
 
-    /// <summary>Opens the Pull stream of <paramref name="request"/> on <paramref name="invoker"/>.</summary>
-    public static AsyncServerStreamingCall<RingFrame> OpenPull(CallInvoker invoker, PullRequest request, CancellationToken cancellationToken = default) =>
-        invoker.AsyncServerStreamingCall(Pull, null, new CallOptions(cancellationToken: cancellationToken), request);
+    /// <summary>
+    /// Opens the Pull stream of <paramref name="request"/> on <paramref name="invoker"/>; received pieces go to
+    /// <paramref name="sink"/> first when it expects them.
+    /// </summary>
+    public static AsyncServerStreamingCall<RingFrame> OpenPull(CallInvoker invoker, PullRequest request, IPieceSink? sink = null, CancellationToken cancellationToken = default)
+    {
+        var method = sink is null
+            ? Pull
+            : new Method<PullRequest, RingFrame>(MethodType.ServerStreaming, ServiceName, "Pull", RequestMarshaller,
+                Marshallers.Create<RingFrame>(Serialize, context => Deserialize(context, sink)));
+        return invoker.AsyncServerStreamingCall(method, null, new CallOptions(cancellationToken: cancellationToken), request);
+    }
 
     public static void Serialize(RingFrame frame, SerializationContext context)
     {
@@ -132,7 +161,9 @@ internal static class RingWire
     }
 
     /// <summary>Reads a frame; a truncated or inconsistent one throws <see cref="InvalidDataException"/> saying what is wrong.</summary>
-    public static RingFrame Deserialize(DeserializationContext context)
+    public static RingFrame Deserialize(DeserializationContext context) => Deserialize(context, null);
+
+    internal static RingFrame Deserialize(DeserializationContext context, IPieceSink? sink)
     {
         var payload = context.PayloadAsReadOnlySequence();
         if (payload.Length < HeaderBytes)
@@ -164,8 +195,16 @@ internal static class RingWire
         };
         if (dataBytes == 0)
             return header;
-        // The payload is only valid during this call (the client returns its buffer to the pool after it):
-        // one copy into a pooled, unzeroed buffer that the reduce step reads and then releases.
+        // The payload is only valid during this call (the client returns its buffer to the pool after it). The
+        // receiver waiting for exactly this piece reduces it from here; otherwise one copy into a pooled,
+        // unzeroed buffer that the reduce step reads and then releases.
+        var data = payload.Slice(HeaderBytes + abortBytes);
+        if (sink is not null && data.IsSingleSegment && sink.TryConsume(header, data.FirstSpan))
+            return new RingFrame
+            {
+                Op = header.Op, Phase = header.Phase, Segment = header.Segment, Piece = header.Piece,
+                TotalElements = header.TotalElements, Dtype = header.Dtype, Wire = header.Wire, Consumed = true,
+            };
         var buffer = ArrayPool<byte>.Shared.Rent(dataBytes);
         payload.Slice(HeaderBytes + abortBytes).CopyTo(buffer);
         return RingFrame.Received(header, buffer, dataBytes);

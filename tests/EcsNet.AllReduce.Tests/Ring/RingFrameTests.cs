@@ -36,6 +36,44 @@ public sealed class RingFrameTests
     }
 
     [Fact]
+    public void An_expected_piece_is_reduced_from_the_message_and_anything_else_is_copied_out()
+    {
+        var data = Enumerable.Range(0, 64).Select(i => (byte)i).ToArray();
+        var bytes = Write(new RingFrame { Op = 5, Phase = 1, Segment = 0, Piece = 2, TotalElements = 16, Dtype = DType.Float32, Wire = DType.Float32, Data = data });
+        var sink = new Sink { Piece = 2 };
+
+        var consumed = RingWire.Deserialize(new Reading(bytes), sink);
+        Assert.True(consumed.Consumed);
+        Assert.True(consumed.Data.IsEmpty);
+        Assert.Equal(2, consumed.Piece);
+        Assert.Equal(data, sink.Taken);
+
+        // not the piece the receiver waits for: kept whole, so that its order check names what came instead
+        sink.Piece = 3;
+        sink.Taken = null;
+        var kept = RingWire.Deserialize(new Reading(bytes), sink);
+        Assert.False(kept.Consumed);
+        Assert.Equal(data, kept.Data.ToArray());
+        Assert.Null(sink.Taken);
+        kept.Release();
+    }
+
+    private sealed class Sink : IPieceSink
+    {
+        public int Piece { get; set; }
+
+        public byte[]? Taken { get; set; }
+
+        public bool TryConsume(RingFrame header, ReadOnlySpan<byte> data)
+        {
+            if (header.Piece != Piece)
+                return false;
+            Taken = data.ToArray();
+            return true;
+        }
+    }
+
+    [Fact]
     public void An_abort_frame_carries_its_text_and_blamed_rank()
     {
         var sent = new RingFrame { Op = -1, Phase = -1, Abort = "rank 2: peer 1 stalled — gave up", BlamedRank = 1 };
