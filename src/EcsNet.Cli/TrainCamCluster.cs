@@ -292,6 +292,7 @@ internal static class TrainCamCluster
             Settings = TrainingMessages.ToSettings(new DataParallelTraining
             {
                 BucketBytes = (long)parse.GetValue(o.BucketKib) << 10, Compression = ring.Compression, PeerTimeout = ring.PeerTimeout,
+                Transport = ring.Transport,
             }),
         };
         await using var cluster = await EmbeddedCluster.StartAsync(io, n, device, ct);

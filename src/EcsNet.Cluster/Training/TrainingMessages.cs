@@ -1,5 +1,6 @@
 using EcsNet.AllReduce.DataParallel;
 using EcsNet.AllReduce.Ring;
+using EcsNet.AllReduce.Topology;
 using EcsNet.Cluster.Messages;
 using EcsNet.Cluster.Samples;
 using EcsNet.Core.Stages;
@@ -35,7 +36,7 @@ public static class TrainingMessages
     public static DataParallelSettings ToSettings(DataParallelTraining o) => new()
     {
         BucketBytes = o.BucketBytes, Compression = o.Compression.ToString(), PeerTimeoutSeconds = o.PeerTimeout.TotalSeconds,
-        GenerationTimeoutSeconds = o.GenerationTimeout.TotalSeconds,
+        GenerationTimeoutSeconds = o.GenerationTimeout.TotalSeconds, Transport = TransportNames.Name(o.Transport),
     };
 
     /// <exception cref="BadInputException">A value is out of range (named).</exception>
@@ -45,10 +46,13 @@ public static class TrainingMessages
             return new DataParallelTraining();
         if (!Enum.TryParse<WireCompression>(s.Compression, ignoreCase: true, out var compression))
             throw new BadInputException("dataParallel.compression", $"'{s.Compression}' is not None or Float16");
+        var transport = Transport.Auto;
+        if (s.Transport.Length > 0 && !TransportNames.TryParse(s.Transport, out transport))
+            throw new BadInputException("dataParallel.transport", $"'{s.Transport}' is not one of {TransportNames.List}");
         var o = new DataParallelTraining
         {
             BucketBytes = s.BucketBytes, Compression = compression, PeerTimeout = TimeSpan.FromSeconds(s.PeerTimeoutSeconds),
-            GenerationTimeout = TimeSpan.FromSeconds(s.GenerationTimeoutSeconds),
+            GenerationTimeout = TimeSpan.FromSeconds(s.GenerationTimeoutSeconds), Transport = transport,
         };
         o.Validate();
         return o;
@@ -96,6 +100,9 @@ public sealed record DataParallelTraining
 
     /// <summary>How long a member waits for the next generation that includes it.</summary>
     public TimeSpan GenerationTimeout { get; init; } = TimeSpan.FromSeconds(120);
+
+    /// <summary>Shared memory among the workers of a host and gRPC between hosts (auto), or one of them for all.</summary>
+    public Transport Transport { get; init; } = Transport.Auto;
 
     public DataParallelOptions DataParallel => new() { BucketBytes = BucketBytes, Compression = Compression };
 

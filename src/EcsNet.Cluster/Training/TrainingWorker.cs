@@ -126,7 +126,7 @@ public sealed class TrainingWorker : ReceiveActor, IWithTimers
             await using var session = await RankSession.StartAsync(new WorkerOptions
             {
                 Coordinator = m.Rendezvous, Device = device, Bind = settings.Bind,
-                Ring = new RingOptions { PeerTimeout = dp.PeerTimeout, Compression = dp.Compression },
+                Ring = new RingOptions { PeerTimeout = dp.PeerTimeout, Compression = dp.Compression, Transport = dp.Transport },
             }, control.Token);
             coordinator.Tell(new TrainingJoined { Training = m.Training, RendezvousWorker = session.WorkerId }, self);
             using var group = await ElasticTrainingGroup.JoinAsync(session, dp.DataParallel, dp.GenerationTimeout, control.Token);
