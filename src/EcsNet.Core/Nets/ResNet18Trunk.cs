@@ -11,7 +11,7 @@ public sealed record TrunkOptions
     /// <summary>
     /// Input size over feature size: 8 (layer3 and layer4 dilated by 2 and 4 instead of strided, as DeepLab and
     /// PSA do), 16 (layer4 dilated by 2) or 32 (torchvision's layout). 8 is what AffinityNet and the random walk
-    /// need and what the other trunks give; 16 costs about a third of 8's time and gives 4× fewer CAM cells.
+    /// need and what the other trunks give; 16 needs a third of 8's multiply-adds and gives 4× fewer CAM cells.
     /// </summary>
     public int OutputStride { get; init; } = 8;
 
