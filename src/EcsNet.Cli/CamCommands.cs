@@ -19,6 +19,18 @@ public static class CamCommands
     }
 
     internal static readonly Option<string?> ConfigOption = new("--config") { Description = "Experiment file (YAML or JSON) with per-stage options; see docs/EXPERIMENTS.md." };
+    /// <summary>--no-pretrained: a ResNet-18 trunk starts from scratch instead of the ImageNet weights installed with the build.</summary>
+    internal static readonly Option<bool> NoPretrainedOption = new("--no-pretrained")
+    {
+        Description = "Train a resnet18 trunk from scratch instead of from its ImageNet weights (installed with the build; docs/WEIGHTS.md).",
+    };
+
+    internal const string BackboneHelp = "small, resnet38, vgg16 or resnet18 (ImageNet weights installed with the build).";
+
+    /// <summary>Applies --no-pretrained (given: Pretrained = false; absent: the experiment's value).</summary>
+    internal static ExperimentConfig WithPretrained(ParseResult parse, ExperimentConfig config) =>
+        parse.GetResult(NoPretrainedOption) is not null && parse.GetValue(NoPretrainedOption) ? config with { Pretrained = false } : config;
+
     internal static readonly Option<string[]> SetOption = new("--set") { Description = "Override any option: path=value, e.g. --set cam.theta=0.7 (repeatable).", AllowMultipleArgumentsPerToken = true };
 
     /// <summary>The small-CPU default unless the experiment file or the options say otherwise.</summary>
@@ -30,7 +42,7 @@ public static class CamCommands
         var voc = new Option<string>("--voc") { Description = "VOC2012 (or VOCdevkit) folder.", Required = true };
         var split = new Option<string>("--split") { Description = "Split name or id-list file (train, train_aug, ...).", DefaultValueFactory = _ => "train" };
         var method = new Option<CamMethod?>("--method") { Description = "cam (baseline) or ecs." };
-        var backbone = new Option<BackboneKind?>("--backbone") { Description = "small, resnet38 or vgg16." };
+        var backbone = new Option<BackboneKind?>("--backbone") { Description = BackboneHelp };
         var weights = new Option<string?>("--weights") { Description = "ImageNet weights file (PyTorch state dict or safetensors)." };
         var epochs = new Option<int?>("--epochs") { Description = "Epochs (paper: 8)." };
         var crop = new Option<int?>("--crop") { Description = "Crop size (paper: 448)." };
@@ -43,13 +55,13 @@ public static class CamCommands
         var cmd = new Command("train-cam", "Train the CAM network (ECS-Net or the CAM baseline) on image-level labels; resumes from the run's last checkpoint. " +
                                            "Data-parallel: --workers N on one machine, or --coordinator URL --world N on each rank.")
         {
-            voc, split, method, backbone, weights, epochs, crop, batch, seed, threads, device, onBad, output, ConfigOption, SetOption,
+            voc, split, method, backbone, weights, NoPretrainedOption, epochs, crop, batch, seed, threads, device, onBad, output, ConfigOption, SetOption,
         };
         var cluster = new TrainCamCluster.Options();
         cluster.AddTo(cmd);
         cmd.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
         {
-            var config = Config(parse);
+            var config = WithPretrained(parse, Config(parse));
             config = config with
             {
                 Backbone = parse.GetValue(backbone) ?? config.Backbone,

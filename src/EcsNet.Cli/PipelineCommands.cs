@@ -21,7 +21,7 @@ public static class PipelineCommands
     private static readonly Option<string> Val = new("--val-split") { Description = "Split the segmentation network is scored on.", DefaultValueFactory = _ => "val" };
     private static readonly Option<string?> Stages = new("--stages") { Description = "Comma-separated stages to run (default: all): cam,crf,aff,rw,seg." };
     private static readonly Option<string?> Force = new("--force") { Description = "Comma-separated stages to recompute even if their outputs are up to date." };
-    private static readonly Option<BackboneKind?> Backbone = new("--backbone") { Description = "small, resnet38 or vgg16." };
+    private static readonly Option<BackboneKind?> Backbone = new("--backbone") { Description = CamCommands.BackboneHelp };
     private static readonly Option<string?> Weights = new("--weights") { Description = "ImageNet weights file for the trunk." };
     private static readonly Option<string> Device = new("--device") { Description = "Device of every worker: cpu, cuda or cuda:N (the CUDA build).", DefaultValueFactory = _ => "cpu" };
     private static readonly Option<int> Workers = new("--workers")
@@ -36,7 +36,7 @@ public static class PipelineCommands
         var output = new Option<string>("--out") { Description = "Run folder: one sub-folder per stage with a manifest.", Required = true };
         var cmd = new Command("pipeline", "Run the whole method stage by stage (CAM → CRF → AffinityNet → random walk → DeepLab) on an embedded cluster (all roles in this process: the training coordinator, --workers worker actors, the job and sample entities); finished stages are reused.")
         {
-            voc, output, Train, Val, Stages, Force, Backbone, Weights, Workers, Device, CamCommands.ConfigOption, CamCommands.SetOption,
+            voc, output, Train, Val, Stages, Force, Backbone, Weights, CamCommands.NoPretrainedOption, Workers, Device, CamCommands.ConfigOption, CamCommands.SetOption,
         };
         cmd.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
         {
@@ -82,7 +82,7 @@ public static class PipelineCommands
     {
         if (parse.GetResult(Backbone) is not null && parse.GetValue(Backbone) is { } b) config = config with { Backbone = b };
         if (parse.GetResult(Weights) is not null && parse.GetValue(Weights) is { } w) config = config with { Weights = w };
-        return config;
+        return CamCommands.WithPretrained(parse, config);
     }
 
     private static async Task RunPipeline(CliIo io, ParseResult parse, ExperimentConfig config, string voc, string runDir, CancellationToken ct)

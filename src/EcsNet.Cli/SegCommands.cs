@@ -30,7 +30,7 @@ public static class SegCommands
         var voc = new Option<string>("--voc") { Description = "VOC2012 (or VOCdevkit) folder.", Required = true };
         var labels = new Option<string>("--labels") { Description = "Folder of pseudo-label PNGs named <id>.png (e.g. RUN/rw/labels); they replace the masks.", Required = true };
         var split = new Option<string>("--split") { Description = "Split to train on (train, train_aug, or an id-list file).", DefaultValueFactory = _ => "train" };
-        var backbone = new Option<BackboneKind?>("--backbone") { Description = "small, resnet38 (dilated head) or vgg16 (DeepLab-v1 LargeFOV)." };
+        var backbone = new Option<BackboneKind?>("--backbone") { Description = "small, resnet38 (dilated head), vgg16 (DeepLab-v1 LargeFOV) or resnet18 (dilated head; ImageNet weights installed with the build)." };
         var weights = new Option<string?>("--weights") { Description = "ImageNet weights file of the trunk (PyTorch state dict or safetensors)." };
         var trunkFrom = new Option<string?>("--trunk-from") { Description = "Start the trunk from a train-cam run's trained trunk instead of ImageNet weights (CPU runs without ImageNet weights; same trunk kind)." };
         var epochs = new Option<int?>("--epochs") { Description = "Epochs (docs/METHOD.md §5: 20)." };
@@ -42,11 +42,11 @@ public static class SegCommands
         var output = new Option<string>("--out") { Description = "Run folder: checkpoints, train-log.jsonl, TensorBoard events, experiment.json.", Required = true };
         var cmd = new Command("train-seg", "Train the segmentation network (DeepLab) on pseudo labels; resumes from the run's last checkpoint.")
         {
-            voc, labels, split, backbone, weights, trunkFrom, epochs, crop, batch, seed, threads, onBad, output, CamCommands.ConfigOption, CamCommands.SetOption,
+            voc, labels, split, backbone, weights, CamCommands.NoPretrainedOption, trunkFrom, epochs, crop, batch, seed, threads, onBad, output, CamCommands.ConfigOption, CamCommands.SetOption,
         };
         cmd.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
         {
-            var config = CamCommands.Config(parse);
+            var config = CamCommands.WithPretrained(parse, CamCommands.Config(parse));
             config = config with
             {
                 Seg = config.Seg with

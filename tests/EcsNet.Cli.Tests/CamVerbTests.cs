@@ -1,3 +1,6 @@
+using EcsNet.Core.Nets;
+using EcsNet.Core.Stages;
+using EcsNet.Core.Weights;
 using EcsNet.Data;
 using EcsNet.Testing;
 
@@ -65,6 +68,42 @@ public class CamVerbTests
         r = await Ecsnet.Run("train-cam", "--voc", dir.File("VOC2012"), "--out", dir.File("run"), "--config", yaml);
         Assert.Equal(2, r.Exit);
         Assert.Contains("exp.yaml: unknown option 'crfz'", r.Err);
+    }
+
+    [Fact]
+    public async Task ResNet18StartsFromThePackagedImageNetWeightsUnlessNoPretrained()
+    {
+        using var dir = await Synth();
+        var voc = dir.File("VOC2012");
+        // Frozen stem: after training, conv1 still holds the packaged (input-folded) weights.
+        var args = new[] { "train-cam", "--voc", voc, "--backbone", "resnet18", "--set", "camTraining.freezePretrained=true", "trunk.outputStride=16" }.Concat(Tiny).ToArray();
+        using var packaged = new ResNet18Trunk();
+        ResNet18Onnx.Load(packaged);
+        var expected = packaged.state_dict()["conv1.weight"];
+
+        var run = dir.File("pretrained");
+        var r = await Ecsnet.Run(args.Concat(new[] { "--out", run }).ToArray());
+        Assert.True(r.Exit == 0, r.ToString());
+        var config = CamStage.LoadRunConfig(run);
+        Assert.Equal(BackboneKind.ResNet18, config.Backbone);
+        Assert.True(config.Pretrained);
+        Assert.Equal(16, config.Trunk.OutputStride);
+        using (var model = CamStage.CreateModel(config))
+        {
+            Checkpoints.LoadWeights(model, run);
+            Assert.True(model.Trunk.state_dict()["conv1.weight"].equal(expected).all().item<bool>());
+        }
+
+        var scratch = dir.File("scratch");
+        r = await Ecsnet.Run(args.Concat(new[] { "--out", scratch, "--no-pretrained" }).ToArray());
+        Assert.True(r.Exit == 0, r.ToString());
+        config = CamStage.LoadRunConfig(scratch);
+        Assert.False(config.Pretrained);
+        using (var model = CamStage.CreateModel(config))
+        {
+            Checkpoints.LoadWeights(model, scratch);
+            Assert.False(model.Trunk.state_dict()["conv1.weight"].allclose(expected, rtol: 0, atol: 1e-3));
+        }
     }
 
     [Fact]

@@ -119,6 +119,9 @@ public sealed class AffinityNet : Module<Tensor, Tensor>
         Options = options ?? new AffinityNetOptions();
         Options.Validate();
         this.backbone = backbone;
+        if (backbone.OutputStride != 8)
+            throw new BadInputException("trunk.outputStride",
+                $"AffinityNet and the random walk work on the stride-8 grid; the {backbone.Kind} trunk has output stride {backbone.OutputStride}");
         var stages = backbone.StageChannels;
         if (stages.Count != 3)
             throw new BadInputException($"backbone {backbone.Kind}", $"exposes {stages.Count} stages, AffinityNet needs the last three");

@@ -3,19 +3,23 @@ using static TorchSharp.torch;
 
 namespace EcsNet.Core.Nets;
 
-/// <summary>Which trunk a network uses (docs/METHOD.md §1): the paper's ResNet-38, VGG16, or a small CPU trunk.</summary>
+/// <summary>
+/// Which trunk a network uses (docs/METHOD.md §1): the paper's ResNet-38, VGG16, a small CPU trunk, or ResNet-18
+/// (a CPU-sized trunk with ImageNet weights that install with the build; docs/WEIGHTS.md).
+/// </summary>
 public enum BackboneKind
 {
     Small,
     ResNet38,
     Vgg16,
+    ResNet18,
 }
 
 /// <summary>Feature maps a trunk returns: the final map plus the last three stages (AffinityNet, docs/METHOD.md §4).</summary>
 public sealed record BackboneFeatures(Tensor Final, IReadOnlyList<Tensor> Stages);
 
 /// <summary>
-/// A convolutional trunk with output stride 8. Subclasses define their layers; the training code reads
+/// A convolutional trunk, output stride 8 unless it says otherwise (<see cref="OutputStride"/>). Subclasses define their layers; the training code reads
 /// <see cref="OutChannels"/>, <see cref="StageChannels"/> and <see cref="FrozenPrefixes"/> (the SEAM/PSA
 /// convention: the first stages and every BatchNorm are frozen).
 /// </summary>
@@ -31,13 +35,13 @@ public abstract class Backbone : nn.Module<Tensor, Tensor>
     /// <summary>Channels of the three stage maps in <see cref="BackboneFeatures.Stages"/>.</summary>
     public abstract IReadOnlyList<int> StageChannels { get; }
 
-    /// <summary>Ratio of input size to feature size (8 for every trunk here).</summary>
+    /// <summary>Ratio of input size to feature size (8 for every trunk but a ResNet-18 built with another stride).</summary>
     public virtual int OutputStride => 8;
 
     /// <summary>Parameter-name prefixes that stay frozen during training (requires_grad false).</summary>
     public virtual IReadOnlyList<string> FrozenPrefixes => Array.Empty<string>();
 
-    /// <summary>The final map and the last three stages, all at stride 8.</summary>
+    /// <summary>The final map and the last three stages, all at <see cref="OutputStride"/>.</summary>
     public abstract BackboneFeatures ForwardFeatures(Tensor input);
 
     public override Tensor forward(Tensor input) => ForwardFeatures(input).Final;

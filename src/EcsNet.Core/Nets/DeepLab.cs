@@ -15,6 +15,8 @@ namespace EcsNet.Core.Nets;
 /// <item>ResNet-38 → the dilated head of PSA/SEAM's DeepLab-ResNet38 segmentation net: on the 4096-channel
 /// map, <c>fc8_seg_conv1</c> = 3×3 conv dilation 12 → 512, ReLU, <c>fc8_seg_conv2</c> = 3×3 conv dilation 12 → 21
 /// (Xavier-uniform weights).</item>
+/// <item>ResNet-18 → the same two-conv dilated head on its 512 channels, 256 wide, dilation 12 at output stride 8
+/// (96 / stride in general), plus dropout.</item>
 /// <item>Small trunk → the same two-conv dilated head, narrower (128) and with dilation 4, plus dropout.</item>
 /// </list>
 /// Head layers are named as in the references, so converted reference weights load by name.
@@ -35,6 +37,8 @@ public sealed class DeepLab : Module<Tensor, Tensor>
         {
             BackboneKind.Vgg16 => new LargeFovHead(trunk.OutChannels, Classes, options.HeadDilation ?? 12, options.HeadDropout, dropoutGenerator),
             BackboneKind.ResNet38 => new DilatedHead(trunk.OutChannels, 512, Classes, options.HeadDilation ?? 12, 0, dropoutGenerator),
+            // An ImageNet trunk at stride 8 (16): DeepLab's dilation 12 (6, the same field of view in pixels).
+            BackboneKind.ResNet18 => new DilatedHead(trunk.OutChannels, 256, Classes, options.HeadDilation ?? 96 / trunk.OutputStride, options.HeadDropout, dropoutGenerator),
             _ => new DilatedHead(trunk.OutChannels, 128, Classes, options.HeadDilation ?? 4, options.HeadDropout, dropoutGenerator),
         };
         register_module("trunk", trunk);
@@ -59,7 +63,7 @@ public sealed class DeepLab : Module<Tensor, Tensor>
     public IEnumerable<(string Name, Parameter Param)> HeadParameters() =>
         named_parameters().Where(p => !p.name.StartsWith("trunk.", StringComparison.Ordinal));
 
-    /// <summary>Class scores on the stride-8 grid, [B, Classes, ⌈H/8⌉, ⌈W/8⌉] (VGG16/ResNet-38/small all stride 8).</summary>
+    /// <summary>Class scores on the trunk's grid, [B, Classes, ⌈H/s⌉, ⌈W/s⌉], s = <see cref="OutputStride"/> (8 but for a ResNet-18 built otherwise).</summary>
     public override Tensor forward(Tensor image) => head.forward(trunk.forward(image));
 
     /// <summary>Class scores upsampled bilinearly to the input's size, [B, Classes, H, W].</summary>

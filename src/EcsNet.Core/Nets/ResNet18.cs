@@ -76,7 +76,9 @@ public sealed class ResNet18 : Module<Tensor, Tensor>
 
     /// <summary>
     /// torchvision's ResNet BasicBlock: 3×3 conv (stride s) → BN → ReLU → 3×3 conv → BN, plus the identity, or a
-    /// 1×1/s conv + BN projection (<c>downsample</c>) when the shape changes; ReLU after the sum.
+    /// 1×1/s conv + BN projection (<c>downsample</c>) when the shape changes; ReLU after the sum. The two 3×3 convs
+    /// may be dilated (padding = dilation, so the size is kept), for trunks that trade strides for dilation
+    /// (<see cref="ResNet18Trunk"/>).
     /// </summary>
     public sealed class BasicBlock : Module<Tensor, Tensor>
     {
@@ -87,12 +89,12 @@ public sealed class ResNet18 : Module<Tensor, Tensor>
         private readonly BatchNorm2d bn2;
         private readonly Sequential? downsample;
 
-        public BasicBlock(int cin, int cout, int stride) : base(nameof(BasicBlock))
+        public BasicBlock(int cin, int cout, int stride, int dilation1 = 1, int dilation2 = 1) : base(nameof(BasicBlock))
         {
-            conv1 = Conv2d(cin, cout, kernel_size: 3, stride: stride, padding: 1, bias: false);
+            conv1 = Conv2d(cin, cout, kernel_size: 3, stride: stride, padding: dilation1, dilation: dilation1, bias: false);
             bn1 = BatchNorm2d(cout);
             relu = ReLU(inplace: true);
-            conv2 = Conv2d(cout, cout, kernel_size: 3, padding: 1, bias: false);
+            conv2 = Conv2d(cout, cout, kernel_size: 3, padding: dilation2, dilation: dilation2, bias: false);
             bn2 = BatchNorm2d(cout);
             if (stride != 1 || cin != cout)
                 downsample = Sequential(
@@ -103,10 +105,11 @@ public sealed class ResNet18 : Module<Tensor, Tensor>
 
         public override Tensor forward(Tensor x)
         {
-            var h = relu.forward(bn1.forward(conv1.forward(x)));
-            h = bn2.forward(conv2.forward(h));
-            var identity = downsample is null ? x : downsample.forward(x);
-            return relu.forward(h.add_(identity));
+            // call(): runs forward hooks (data-parallel training watches them to start gradient all-reduces early).
+            var h = relu.call(bn1.call(conv1.call(x)));
+            h = bn2.call(conv2.call(h));
+            var identity = downsample is null ? x : downsample.call(x);
+            return relu.call(h.add_(identity));
         }
     }
 }

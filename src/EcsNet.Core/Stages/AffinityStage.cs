@@ -27,10 +27,10 @@ public sealed class AffinityStage : IPipelineStage
     public string Title => "AffinityNet training (la/ha CRF labels)";
     public IReadOnlyList<string> DependsOn => new[] { CamStage.StageName };
 
-    public object Options(ExperimentConfig c) => new { c.Backbone, c.Weights, c.AffinityLabels, c.Affinity, c.AffinityTrunkFromCam, c.Crf, c.CamTraining.Seed };
+    public object Options(ExperimentConfig c) => new { Backbone = c.TrunkFingerprint(c.Backbone), Weights = c.ImageNetWeights(c.Backbone, c.Weights), c.AffinityLabels, c.Affinity, c.AffinityTrunkFromCam, c.Crf, c.CamTraining.Seed };
 
     /// <summary>The AffinityNet of an experiment (trunk of the CAM network's kind).</summary>
-    public static AffinityNet CreateNet(ExperimentConfig config) => new(Backbones.Create(config.Backbone), config.Affinity);
+    public static AffinityNet CreateNet(ExperimentConfig config) => new(Backbones.Create(config.Backbone, config.Trunk), config.Affinity);
 
     /// <summary>la/ha score maps of one image, each refined by the dense CRF.</summary>
     public static AffinityScoreMaps ScoreMaps(RgbImage image, CamMaps cams, ExperimentConfig config)
@@ -104,9 +104,9 @@ public sealed class AffinityStage : IPipelineStage
         using var source = placement.Sources.Open(spec);
         int seed = config.CamTraining.Seed;
         using var net = CamStage.Seeded(seed, () => CreateNet(config));
-        if (config.Weights is not null)
-            PretrainedWeights.Load(net.Backbone, config.Weights);
-        else if (config.AffinityTrunkFromCam && camRun is not null)
+        // PSA's recipe: AffinityNet starts from ImageNet; the CAM network's trunk only when there is no ImageNet trunk.
+        bool imageNet = TrunkWeights.LoadImageNet(net.Backbone, config.Weights, config.Pretrained);
+        if (!imageNet && config.AffinityTrunkFromCam && camRun is not null)
             CopyCamTrunk(net, config, camRun);
         using var task = new AffinityTrainingTask(net, o, seed, placement.Device);
         return TrainingLoop.Run(task, source, runDir, placement.Group, callbacks, ct);

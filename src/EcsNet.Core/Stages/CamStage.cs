@@ -38,7 +38,7 @@ public sealed class CamStage : IPipelineStage
 
     public object Options(ExperimentConfig c) => new
     {
-        c.Backbone, c.Weights, c.Cam, c.CamTraining, c.Augment, c.CamInference, c.BackgroundThreshold,
+        Backbone = c.TrunkFingerprint(c.Backbone), Weights = c.ImageNetWeights(c.Backbone, c.Weights), c.Cam, c.CamTraining, c.Augment, c.CamInference, c.BackgroundThreshold,
     };
 
     public StageResult Run(PipelineContext context, CancellationToken ct)
@@ -73,7 +73,7 @@ public sealed class CamStage : IPipelineStage
     public static EcsNetModel CreateModel(ExperimentConfig config)
     {
         config.Cam.Validate();
-        var trunk = Backbones.Create(config.Backbone);
+        var trunk = Backbones.Create(config.Backbone, config.Trunk);
         return new EcsNetModel(trunk, config.Cam);
     }
 
@@ -98,9 +98,7 @@ public sealed class CamStage : IPipelineStage
         if (placement.IsRoot)
             File.WriteAllText(configPath, JsonSerializer.Serialize(config, ConfigJson.Options));
         using var model = Seeded(config.CamTraining.Seed, () => CreateModel(config));
-        bool pretrained = config.Weights is not null;
-        if (pretrained)
-            PretrainedWeights.Load(model.Trunk, config.Weights!);
+        bool pretrained = TrunkWeights.LoadImageNet(model.Trunk, config.Weights, config.Pretrained);
         using var task = new CamTrainingTask(model, config.CamTraining, pretrained, placement.Device);
         return TrainingLoop.Run(task, source, runDir, placement.Group, callbacks, ct);
     }

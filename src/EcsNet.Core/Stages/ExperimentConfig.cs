@@ -1,6 +1,7 @@
 using EcsNet.Core.Inference;
 using EcsNet.Core.Nets;
 using EcsNet.Core.Training;
+using EcsNet.Core.Weights;
 using EcsNet.Data;
 using EcsNet.Labels.Crf;
 using EcsNet.Labels.Propagation;
@@ -17,8 +18,21 @@ public sealed record ExperimentConfig
     /// <summary>Trunk of the CAM network (docs/METHOD.md §1: ResNet-38 for the paper's numbers).</summary>
     public BackboneKind Backbone { get; init; } = BackboneKind.ResNet38;
 
-    /// <summary>ImageNet weights supplied by the user (PyTorch state dict or safetensors); null = from scratch.</summary>
+    /// <summary>
+    /// ImageNet weights supplied by the user (PyTorch state dict or safetensors); null = the trunk's packaged
+    /// weights when <see cref="Pretrained"/> and it has some (ResNet-18), otherwise from scratch.
+    /// </summary>
     public string? Weights { get; init; }
+
+    /// <summary>
+    /// Without <see cref="Weights"/>, start a ResNet-18 trunk from the ImageNet weights that install with the build
+    /// (docs/WEIGHTS.md); false (<c>--no-pretrained</c>) trains it from scratch. The other trunks have no packaged
+    /// weights and ignore it.
+    /// </summary>
+    public bool Pretrained { get; init; } = true;
+
+    /// <summary>Layout of a ResNet-18 trunk: output stride and layer4 depth (docs/WEIGHTS.md).</summary>
+    public TrunkOptions Trunk { get; init; } = new();
 
     /// <summary>ECS-Net network and ablation switches (docs/METHOD.md §1).</summary>
     public EcsNetOptions Cam { get; init; } = new();
@@ -101,6 +115,20 @@ public sealed record ExperimentConfig
         },
     };
     /// <summary>
+    /// The ImageNet weights a trunk of <paramref name="kind"/> starts from: <paramref name="file"/> when given, else
+    /// the packaged ResNet-18 (named by package and version) when <see cref="Pretrained"/>, else null.
+    /// </summary>
+    public string? ImageNetWeights(BackboneKind kind, string? file) =>
+        file ?? (kind == BackboneKind.ResNet18 && Pretrained ? $"{ResNet18Onnx.PackageId} {ResNet18Onnx.PackageVersion}" : null);
+
+    /// <summary>
+    /// A trunk's identity in a stage's fingerprint: the kind, plus the layout for ResNet-18 (the only trunk that has
+    /// one), so that fingerprints of the other trunks stay what they were.
+    /// </summary>
+    public object TrunkFingerprint(BackboneKind kind) =>
+        kind == BackboneKind.ResNet18 ? new { Kind = kind, Trunk.OutputStride, Trunk.Layer4Blocks } : kind;
+
+    /// <summary>
     /// Checks every stage's options before anything runs; the error's subject is the experiment key at fault
     /// (e.g. <c>camTraining.momentum</c>, or <c>crf</c> with the option named in the problem).
     /// </summary>
@@ -117,6 +145,7 @@ public sealed record ExperimentConfig
                 throw new BadInputException(key, e.Problem, e);
             }
         }
+        Check("trunk", Trunk.Validate);
         Check("cam", Cam.Validate);
         Check("camTraining", CamTraining.Validate);
         Check("augment", Augment.Validate);

@@ -51,7 +51,7 @@ public sealed class SegStage : IPipelineStage
 
     public object Options(ExperimentConfig c) => new
     {
-        Backbone = c.Seg.BackboneFor(c), Weights = c.Seg.WeightsFor(c), c.Seg, Source,
+        Backbone = c.TrunkFingerprint(c.Seg.BackboneFor(c)), Weights = c.ImageNetWeights(c.Seg.BackboneFor(c), c.Seg.WeightsFor(c)), c.Seg, Source,
     };
 
     public StageResult Run(PipelineContext context, CancellationToken ct)
@@ -103,7 +103,7 @@ public sealed class SegStage : IPipelineStage
 
     /// <summary>A fresh segmentation network for the experiment (trunk per <see cref="SegOptions.BackboneFor"/>).</summary>
     public static DeepLab CreateModel(ExperimentConfig config) =>
-        new(Backbones.Create(config.Seg.BackboneFor(config)), config.Seg);
+        new(Backbones.Create(config.Seg.BackboneFor(config), config.Trunk), config.Seg);
 
     /// <summary>
     /// Trains on <paramref name="dataset"/>'s images with the pseudo labels in <paramref name="labelDir"/> into
@@ -128,12 +128,12 @@ public sealed class SegStage : IPipelineStage
         if (placement.IsRoot)
             File.WriteAllText(Path.Combine(runDir, ConfigFileName), JsonSerializer.Serialize(config, ConfigJson.Options));
         using var model = CamStage.Seeded(seg.Seed, () => CreateModel(config));
-        var weights = camRun is null ? seg.WeightsFor(config) : null;
+        bool pretrained = true;
         if (camRun is not null)
             CopyCamTrunk(model, camRun);
-        else if (weights is not null)
-            PretrainedWeights.Load(model.Trunk, weights);
-        using var task = new SegTrainingTask(model, seg, pretrained: weights is not null || camRun is not null, placement.Device);
+        else
+            pretrained = TrunkWeights.LoadImageNet(model.Trunk, seg.WeightsFor(config), config.Pretrained);
+        using var task = new SegTrainingTask(model, seg, pretrained, placement.Device);
         return TrainingLoop.Run(task, source, runDir, placement.Group, callbacks, ct);
     }
 

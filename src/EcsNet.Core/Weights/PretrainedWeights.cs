@@ -21,6 +21,9 @@ public enum WeightFileFormat
 
     /// <summary>MXNet <c>nd.save</c> list (<c>.params</c>), e.g. the ademxapp ResNet-38 ImageNet weights.</summary>
     MxNetParams,
+
+    /// <summary>ONNX model (the packaged ImageNet ResNet-18, read by <see cref="ResNet18Onnx"/>; not told apart by <see cref="PretrainedWeights.Detect"/>).</summary>
+    Onnx,
 }
 
 /// <summary>How a weight file is matched against a module.</summary>
