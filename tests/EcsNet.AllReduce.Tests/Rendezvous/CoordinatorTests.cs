@@ -40,6 +40,40 @@ public sealed class CoordinatorTests
     }
 
     [Fact]
+    public async Task Members_carry_their_host_and_ranks_on_one_host_share_memory_while_other_hosts_use_grpc()
+    {
+        await using var host = await CoordinatorHost.StartAsync(Quick with { WorldSize = 3 });
+        var hosts = new[] { "node-a", "node-b", "node-a" };
+        var workers = new RankSession[3];
+        for (var i = 0; i < 3; i++)
+            workers[i] = await RankSession.StartAsync(Worker(host, i) with { Host = hosts[i] });
+        try
+        {
+            var groups = await Task.WhenAll(workers.Select(w => w.JoinRingAsync(timeout: Bound)));
+            Assert.Equal(hosts, groups[0].Members.Select(m => m.Host));
+            Assert.Contains("2 hosts", groups[1].Plan);
+            var buffers = Enumerable.Range(0, 3).Select(r => new float[] { r + 1, 10 * (r + 1) }).ToArray();
+            await Task.WhenAll(groups.Select((g, r) => g.AllReduceAsync(buffers[r])));
+            Assert.All(buffers, b => Assert.Equal(new float[] { 6, 60 }, b));
+        }
+        finally
+        {
+            await DisposeAll(workers);
+        }
+    }
+
+    [Fact]
+    public async Task A_worker_with_another_transport_than_the_job_is_refused_naming_both()
+    {
+        await using var host = await CoordinatorHost.StartAsync(Quick with { WorldSize = 2 });
+        await using var first = await RankSession.StartAsync(Worker(host) with { Ring = LocalRing.Fast with { Transport = EcsNet.AllReduce.Topology.Transport.Grpc } });
+        var refused = await Assert.ThrowsAsync<RpcException>(() => RankSession.StartAsync(Worker(host)));
+        Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
+        Assert.Contains("'auto'", refused.Status.Detail);
+        Assert.Contains("'grpc'", refused.Status.Detail);
+    }
+
+    [Fact]
     public async Task Workers_get_ranks_a_ring_order_and_a_generation_and_can_all_reduce()
     {
         await using var host = await CoordinatorHost.StartAsync(Quick with { WorldSize = 3 });
