@@ -4,7 +4,12 @@ using EcsNet.AllReduce;
 namespace EcsNet.Bench;
 
 /// <summary>One size of the all-reduce benchmark (times are the max over ranks of one iteration).</summary>
-public sealed record AllReduceBenchResult(int SizeMiB, int WorldSize, bool Correct, IReadOnlyList<double> Seconds, double CpuSeconds = double.NaN)
+/// <param name="TinySeconds">
+/// Per iteration, the one-float all-reduce that opens it, the minimum over ranks (the last rank to arrive waits for the
+/// collective alone): the latency α of the cost model in docs/SCALING.md.
+/// </param>
+public sealed record AllReduceBenchResult(int SizeMiB, int WorldSize, bool Correct, IReadOnlyList<double> Seconds, double CpuSeconds = double.NaN,
+    IReadOnlyList<double>? TinySeconds = null)
 {
     /// <summary>
     /// Bytes all ranks together put on the wire during the timed iterations: each rank sends 2(N−1)/N of the
@@ -21,6 +26,9 @@ public sealed record AllReduceBenchResult(int SizeMiB, int WorldSize, bool Corre
     public double CpuSecondsPerGB => BytesSent > 0 ? CpuSeconds / (BytesSent / 1e9) : double.NaN;
 
     public double MedianSeconds => Median(Seconds);
+
+    /// <summary>Median time of a one-float all-reduce (NaN when not measured).</summary>
+    public double TinyMedianSeconds => TinySeconds is { Count: > 0 } tiny ? Median(tiny) : double.NaN;
 
     public double MinSeconds => Seconds.Min();
 
@@ -57,7 +65,7 @@ public static class AllReduceBench
         var results = new List<AllReduceBenchResult>();
         var world = collective.WorldSize;
         var token = new float[1];
-        var times = new double[world];
+        var times = new double[2 * world];
         if (settleMiB > 0)
         {
             // steady state first: a training job all-reduces for hours, so the JIT's tiering, the thread pool
@@ -81,21 +89,27 @@ public static class AllReduceBench
                 await collective.AllReduceAsync(data, ReduceOp.Sum, cancellationToken: cancellationToken);
 
             var seconds = new List<double>();
+            var tiny = new List<double>();
             var cpuStart = ProcessCpuSeconds();
             for (var i = 0; i < Iterations(mib, runs); i++)
             {
+                // the barrier is itself a one-float all-reduce: timed too, it gives the latency per collective
+                var barrier = Stopwatch.GetTimestamp();
                 await collective.AllReduceAsync(token, ReduceOp.Sum, cancellationToken: cancellationToken);
+                var barrierElapsed = Stopwatch.GetElapsedTime(barrier).TotalSeconds;
                 var start = Stopwatch.GetTimestamp();
                 await collective.AllReduceAsync(data, ReduceOp.Sum, cancellationToken: cancellationToken);
                 var elapsed = Stopwatch.GetElapsedTime(start).TotalSeconds;
                 Array.Clear(times);
                 times[collective.Rank] = elapsed;
+                times[world + collective.Rank] = barrierElapsed;
                 await collective.AllReduceAsync(times, ReduceOp.Sum, cancellationToken);
-                seconds.Add(times.Max());
+                seconds.Add(times.AsSpan(0, world).ToArray().Max());
+                tiny.Add(times.AsSpan(world).ToArray().Min());
             }
             var cpu = new[] { ProcessCpuSeconds() - cpuStart };
             await collective.AllReduceAsync(cpu, ReduceOp.Sum, cancellationToken);
-            results.Add(new AllReduceBenchResult(mib, world, correct, seconds, cpu[0]));
+            results.Add(new AllReduceBenchResult(mib, world, correct, seconds, cpu[0], tiny));
         }
         return results;
     }

@@ -16,6 +16,7 @@ public static class BenchCommands
         bench.Subcommands.Add(BenchTrainCamCommand.Build(io));
         bench.Subcommands.Add(BenchDeviceCommand.Build(io));
         bench.Subcommands.Add(BenchClusterCommand.Build(io));
+        bench.Subcommands.Add(BenchReformCommand.Build(io));
         return bench;
     }
 }

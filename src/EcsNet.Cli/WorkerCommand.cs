@@ -142,6 +142,7 @@ public static class WorkerCommand
             algbw_gbps = r.AlgBandwidth,
             busbw_gbps = r.BusBandwidth,
             cpu_s_per_gb = double.IsFinite(r.CpuSecondsPerGB) ? r.CpuSecondsPerGB : (double?)null,
+            tiny_us = double.IsFinite(r.TinyMedianSeconds) ? r.TinyMedianSeconds * 1e6 : (double?)null,
         }).ToArray(),
     };
 

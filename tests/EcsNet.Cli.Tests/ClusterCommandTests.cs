@@ -37,6 +37,34 @@ public sealed class ClusterCommandTests
     }
 
     [Fact]
+    public async Task Bench_reform_kills_a_rank_and_times_the_survivors_ring()
+    {
+        var (code, stdout, stderr) = await Run("bench", "reform", "--world", "3", "--kill-rank", "1", "--transport", "grpc", "--json");
+        Assert.True(code == 0, stderr + stdout);
+        using var json = JsonDocument.Parse(stdout);
+        Assert.Equal(3, json.RootElement.GetProperty("world").GetInt32());
+        Assert.Equal(2, json.RootElement.GetProperty("survivors").GetInt32());
+        Assert.InRange(json.RootElement.GetProperty("reform_s").GetDouble(), 0, 60);
+        Assert.Contains("watch stream closed", json.RootElement.GetProperty("lost_reason").GetString());
+    }
+
+    [Fact]
+    public async Task Bench_allreduce_over_shared_memory_and_grpc_agree_and_say_which()
+    {
+        foreach (var (transport, plan) in new[] { ("shm", "shared memory"), ("grpc", "gRPC ring") })
+        {
+            var (code, stdout, stderr) = await Run("bench", "allreduce", "--world", "3", "--sizes", "1", "--runs", "1", "--warmup", "0", "--settle-mib", "1",
+                "--transport", transport, "--json");
+            Assert.True(code == 0, stderr);
+            using var json = JsonDocument.Parse(stdout);
+            Assert.Contains(plan, json.RootElement.GetProperty("transport").GetString());
+            var size = json.RootElement.GetProperty("sizes")[0];
+            Assert.True(size.GetProperty("ok").GetBoolean());
+            Assert.True(size.GetProperty("tiny_us").GetDouble() > 0);
+        }
+    }
+
+    [Fact]
     public async Task Bench_dataparallel_matches_single_process_training()
     {
         var (code, stdout, stderr) = await Run("bench", "dataparallel", "--world", "2", "--steps", "3", "--overlap-steps", "0", "--json");
