@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# All-reduce bus bandwidth: ours (gRPC ring) side by side with torch.distributed gloo and the loopback TCP
+# All-reduce bus bandwidth: ours (shared memory and the gRPC ring) side by side with torch.distributed gloo and the loopback TCP
 # ceiling, in one run, same sizes, same protocol (see docs/BENCHMARKS-allreduce.md).
 # usage: bench/allreduce.sh [--peers PEERS_DIR] [OUT_DIR]   (from the repository root; needs Debian's python3-torch)
 # PEERS_DIR (default: $ECSNET_PEERS) holds the peer scripts loopback_tcp.py and gloo_allreduce.py, which are not
@@ -31,13 +31,16 @@ dotnet build src/EcsNet.Cli -c Release -v quiet -nologo > /dev/null
 ecsnet=src/EcsNet.Cli/bin/Release/net10.0/ecsnet
 { date -u; nproc; uptime; } > "$out/machine.txt"
 /usr/bin/python3 "$peers/loopback_tcp.py" | tee "$out/tcp.txt"
+# each transport next to gloo, in turn: shared memory (auto: every rank is on this host) and the gRPC ring
 for world in 2 3; do
   "$ecsnet" bench allreduce --world "$world" --sizes "$sizes" --runs 11 --warmup 2 --json | tee "$out/ecsnet-$world.json"
   echo
   /usr/bin/python3 "$peers/gloo_allreduce.py" --world "$world" --sizes "$sizes" --iters 11 --warmup 2 | tee "$out/gloo-$world.txt"
+  "$ecsnet" bench allreduce --world "$world" --sizes "$sizes" --runs 11 --warmup 2 --transport grpc --json | tee "$out/ecsnet-$world-grpc.json"
+  echo
 done
 # optional fp16 wire (half the bytes; busbw still counts float32 bytes)
-"$ecsnet" bench allreduce --world 2 --sizes "$sizes" --runs 11 --warmup 2 --fp16 --json | tee "$out/ecsnet-2-fp16.json"
+"$ecsnet" bench allreduce --world 2 --sizes "$sizes" --runs 11 --warmup 2 --transport grpc --fp16 --json | tee "$out/ecsnet-2-fp16.json"
 echo
 /usr/bin/python3 "$peers/loopback_tcp.py" | tee -a "$out/tcp.txt"
 # data parallel: equivalence with one process (2 and 3 processes) and backward/all-reduce overlap (2 workers)

@@ -35,13 +35,14 @@ public static class WorkerCommand
         var settle = new Option<int>("--settle-mib") { Description = "Benchmark: untimed all-reduces of each size, this many MiB of it, before timing (steady state).", DefaultValueFactory = _ => 0 };
         var dpSteps = new Option<int>("--dataparallel-steps") { Description = "Run the data-parallel checks (equivalence training for this many steps, then the overlap timing), then leave." };
         var bucketKib = new Option<int>("--bucket-kib") { Description = "Gradient bucket cap in KiB for the data-parallel checks (default 25600, DDP's 25 MiB).", DefaultValueFactory = _ => 25 << 10 };
+        var minBuckets = new Option<int>("--min-buckets") { Description = "Buckets a model gets at least in the data-parallel checks (0: DDP's plain cap).", DefaultValueFactory = _ => new DataParallelOptions().MinBuckets };
         var overlapSteps = new Option<int>("--overlap-steps") { Description = "Timed steps per mode of the overlap measurement (0: skip it).", DefaultValueFactory = _ => 8 };
         var imageSize = new Option<int>("--overlap-image") { Description = "Image side of the overlap measurement's batch.", DefaultValueFactory = _ => 112 };
         var ring = new RingCliOptions();
 
         var command = new Command("worker", "Join a data-parallel job at a coordinator and take part in its all-reduces (checks and benchmarks). " +
                                           "A training rank is `ecsnet train-cam <options> --coordinator URL --world N` instead.");
-        foreach (var o in new Option[] { coordinator, device, rank, bind, port, world, joinTimeout, sizes, runs, warmup, settle, dpSteps, bucketKib, overlapSteps, imageSize })
+        foreach (var o in new Option[] { coordinator, device, rank, bind, port, world, joinTimeout, sizes, runs, warmup, settle, dpSteps, bucketKib, minBuckets, overlapSteps, imageSize })
             command.Options.Add(o);
         ring.AddTo(command);
         command.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
@@ -78,7 +79,10 @@ public static class WorkerCommand
                         result = BenchJson(collective, await AllReduceBench.RunAsync(collective, benchSizes, parse.GetValue(runs), parse.GetValue(warmup), parse.GetValue(settle), ct));
                     else
                         result = await DataParallelJson(collective, parse.GetValue(dpSteps), parse.GetValue(overlapSteps), parse.GetValue(imageSize),
-                            new DataParallelOptions { BucketBytes = (long)parse.GetValue(bucketKib) << 10, Compression = options.Ring.Compression });
+                            new DataParallelOptions
+                            {
+                                BucketBytes = (long)parse.GetValue(bucketKib) << 10, MinBuckets = parse.GetValue(minBuckets), Compression = options.Ring.Compression,
+                            });
                 }
                 catch (PeerFailedException e)
                 {

@@ -58,10 +58,11 @@ public sealed class DistributedDataParallel : IGradientProbe, IDisposable
         var list = new List<Bucket>();
         var current = new List<int>();
         long bytes = 0;
+        var bucketCap = this.options.CapFor(parameters.Sum(p => p.numel() * sizeof(float)));
         for (var i = parameters.Length - 1; i >= 0; i--)
         {
             var size = parameters[i].numel() * sizeof(float);
-            var cap = list.Count == 0 ? Math.Min(this.options.FirstBucketBytes, this.options.BucketBytes) : this.options.BucketBytes;
+            var cap = list.Count == 0 ? Math.Min(this.options.FirstBucketBytes, bucketCap) : bucketCap;
             if (current.Count > 0 && bytes + size > cap)
             {
                 list.Add(new Bucket(current.ToArray(), parameters));
