@@ -4,6 +4,7 @@ using EcsNet.Core.Runtime;
 using EcsNet.Core.Stages;
 using EcsNet.Core.Training;
 using EcsNet.Data;
+using EcsNet.Labels.Cams;
 using EcsNet.Labels.Evaluation;
 using Spectre.Console;
 
@@ -20,6 +21,29 @@ public static class CamCommands
 
     internal static readonly Option<string?> ConfigOption = new("--config") { Description = "Experiment file (YAML or JSON) with per-stage options; see docs/EXPERIMENTS.md." };
     internal static readonly Option<string[]> SetOption = new("--set") { Description = "Override any option: path=value, e.g. --set cam.theta=0.7 (repeatable).", AllowMultipleArgumentsPerToken = true };
+
+    internal static readonly Option<int?> OverlaySizeOption = new("--overlay-size")
+    {
+        Description = $"Long edge of the overlay PNGs in pixels: smaller images are enlarged to it, 0 keeps their size " +
+                      $"(default: the experiment's overlays.longEdge, {OverlayOptions.DefaultLongEdge} unless set).",
+    };
+
+    /// <summary><paramref name="config"/> with --overlay-size applied, checked before anything is written.</summary>
+    internal static ExperimentConfig WithOverlaySize(ParseResult parse, ExperimentConfig config)
+    {
+        if (parse.GetValue(OverlaySizeOption) is not { } size)
+            return config;
+        var overlays = config.Overlays with { LongEdge = size };
+        try
+        {
+            overlays.Validate();
+        }
+        catch (BadInputException e)
+        {
+            throw new BadInputException("--overlay-size", e.Problem, e);
+        }
+        return config with { Overlays = overlays };
+    }
 
     /// <summary>The small-CPU default unless the experiment file or the options say otherwise.</summary>
     internal static ExperimentConfig Config(ParseResult parse) =>
@@ -105,13 +129,14 @@ public static class CamCommands
         var sweep = new Option<bool>("--sweep") { Description = "Also sweep the background threshold against the split's masks (evaluation only) and report the best." };
         var cmd = new Command("infer-cam", "Multi-scale + flip CAM inference: saves CAMs, pseudo-label PNGs and overlays.")
         {
-            run, voc, split, output, bg, overlays, sweep, ConfigOption, SetOption,
+            run, voc, split, output, bg, overlays, OverlaySizeOption, sweep, ConfigOption, SetOption,
         };
         cmd.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
         {
             var runDir = parse.GetValue(run)!;
-            var config = CamStage.LoadRunConfig(runDir);
+            var config = ExperimentFile.Load(parse.GetValue(ConfigOption), CamStage.LoadRunConfig(runDir), parse.GetValue(SetOption));
             if (parse.GetValue(bg) is { } t) config = config with { BackgroundThreshold = t };
+            config = WithOverlaySize(parse, config);
             var dataset = VocDataset.Open(parse.GetValue(voc)!, parse.GetValue(split)!);
             var ids = (parse.GetValue(overlays) ?? Array.Empty<string>()).SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries)).ToHashSet();
             var report = await Progress.Run(io, "infer-cam", (progress, ct2) =>

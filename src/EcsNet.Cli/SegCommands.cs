@@ -85,13 +85,14 @@ public static class SegCommands
         var overlays = new Option<string[]>("--overlay") { Description = "Image ids to draw label overlays for (repeatable or comma-separated).", AllowMultipleArgumentsPerToken = true };
         var cmd = new Command("infer-seg", "Multi-scale + flip segmentation inference (optional dense CRF): label PNGs, overlays, and mIoU when the split has masks. --set seg.scales=[1.0] etc. override the run's inference options.")
         {
-            run, voc, split, output, crf, overlays, CamCommands.SetOption,
+            run, voc, split, output, crf, overlays, CamCommands.OverlaySizeOption, CamCommands.SetOption,
         };
         cmd.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
         {
             var runDir = parse.GetValue(run)!;
             var config = ExperimentFile.Load(null, SegStage.LoadRunConfig(runDir), parse.GetValue(CamCommands.SetOption));
             if (parse.GetValue(crf)) config = config with { Seg = config.Seg with { Crf = true } };
+            config = CamCommands.WithOverlaySize(parse, config);
             var crfDelegate = config.Seg.Crf
                 ? DenseCrf ?? throw new BadInputException("--crf", "no dense CRF is available in this build")
                 : null;
@@ -102,7 +103,7 @@ public static class SegCommands
             {
                 using var model = SegStage.LoadModel(config, runDir);
                 return SegInference.Run(model, dataset, outDir, config.Seg, crfDelegate, ids, Path.Combine(outDir, "overlays"),
-                    new Progress<(int Done, int Total)>(p => progress(p.Done, p.Total, "")), ct2);
+                    new Progress<(int Done, int Total)>(p => progress(p.Done, p.Total, "")), ct2, config.Overlays);
             }, ct);
             io.Console.MarkupLine($"wrote {report.Images} label PNGs to [bold]{Markup.Escape(outDir)}[/] in {report.Seconds:F1} s{(report.Crf ? " (with CRF)" : "")}");
             if (LabelEvaluation.TryScore(parse.GetValue(voc)!, parse.GetValue(split)!, outDir) is { } score)

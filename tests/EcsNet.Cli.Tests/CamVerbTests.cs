@@ -46,6 +46,22 @@ public class CamVerbTests
             Assert.True(File.Exists(Path.Combine(labels, "cams", id + ".npy")));
         }
         Assert.NotEmpty(Directory.GetFiles(Path.Combine(labels, "overlays"), "synth_000000_cam_*.png"));
+        // The 64-px pictures come out at the default 384-px long edge, with a legend strip under them.
+        var overlay = ImageCodec.ReadSize(Path.Combine(labels, "overlays", "synth_000000_labels.png"));
+        var source = ImageCodec.ReadSize(Path.Combine(voc, "JPEGImages", "synth_000000.jpg"));
+        double factor = 384.0 / Math.Max(source.Width, source.Height);
+        Assert.InRange(overlay.Width, (int)(source.Width * factor) - 1, (int)(source.Width * factor) + 1);
+        Assert.True(overlay.Height > source.Height * factor + 1, $"no legend under the picture: {overlay}");
+
+        var native = dir.File("native");
+        infer = await Ecsnet.Run("infer-cam", "--run", run, "--voc", voc, "--split", "val", "--out", native, "--overlay", "synth_000006",
+            "--overlay-size", "0", "--set", "overlays.legend=false");
+        Assert.True(infer.Exit == 0, infer.ToString());
+        Assert.Equal(ImageCodec.ReadSize(Path.Combine(voc, "JPEGImages", "synth_000006.jpg")),
+            ImageCodec.ReadSize(Path.Combine(native, "overlays", "synth_000006_labels.png")));
+        var bad = await Ecsnet.Run("infer-cam", "--run", run, "--voc", voc, "--out", dir.File("bad"), "--overlay-size", "-3");
+        Assert.Equal(2, bad.Exit);
+        Assert.Contains("--overlay-size: must lie in 0..4096", bad.Err);
 
         var eval = await Ecsnet.Run("eval", "--voc", voc, "--split", "train", "--pred", labels, "--json");
         Assert.True(eval.Exit == 0, eval.ToString());

@@ -165,7 +165,7 @@ public sealed class CamStage : IPipelineStage
             if (overlayIds.Contains(sample.Id))
             {
                 Directory.CreateDirectory(overlayDir);
-                Overlays.WriteCamOverlays(overlayDir, sample.Id, image, cams, labels);
+                Overlays.WriteCamOverlays(overlayDir, sample.Id, image, cams, labels, config.Overlays);
             }
             progress?.Report((++done, dataset.Count));
         }

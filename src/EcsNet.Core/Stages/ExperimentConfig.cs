@@ -2,6 +2,7 @@ using EcsNet.Core.Inference;
 using EcsNet.Core.Nets;
 using EcsNet.Core.Training;
 using EcsNet.Data;
+using EcsNet.Labels.Cams;
 using EcsNet.Labels.Crf;
 using EcsNet.Labels.Propagation;
 
@@ -55,6 +56,12 @@ public sealed record ExperimentConfig
 
     /// <summary>Segmentation network trained on the pseudo labels (docs/METHOD.md §5: DeepLab, 321 crops, lr 0.001 poly, batch 10, 20 epochs).</summary>
     public SegOptions Seg { get; init; } = new();
+
+    /// <summary>
+    /// How overlay PNGs are drawn (size, legend): for people only, so no stage's outputs depend on it and a change
+    /// recomputes nothing.
+    /// </summary>
+    public OverlayOptions Overlays { get; init; } = new();
 
     /// <summary>The plain CAM baseline (paper Table 4, first row) with the other options of <paramref name="cam"/>.</summary>
     public static EcsNetOptions CamBaselineOf(EcsNetOptions cam) =>
@@ -125,6 +132,7 @@ public sealed record ExperimentConfig
         Check("affinity", Affinity.Validate);
         Check("randomWalk", RandomWalk.Validate);
         Check("seg", Seg.Validate);
+        Check("overlays", Overlays.Validate);
         if (!(BackgroundThreshold is > 0 and < 1))
             throw new BadInputException("backgroundThreshold", $"must lie in (0, 1), got {BackgroundThreshold}");
     }

@@ -74,7 +74,7 @@ public sealed class SegStage : IPipelineStage
         var val = VocDataset.Open(context.VocRoot, context.ValSplit);
         var overlays = val.Samples.Take(OverlayCount).Select(s => s.Id).ToHashSet();
         var report = SegInference.Run(model, val, Path.Combine(dir, "val"), config.Seg, crf, overlays, Path.Combine(dir, "overlays"),
-            new Progress<(int Done, int Total)>(p => context.Progress?.Invoke("seg: infer val", p.Done, p.Total, "")), ct);
+            new Progress<(int Done, int Total)>(p => context.Progress?.Invoke("seg: infer val", p.Done, p.Total, "")), ct, config.Overlays);
         var metrics = new Dictionary<string, double>
         {
             ["images"] = report.Images, ["steps"] = result.Steps, ["finalLoss"] = result.LastLoss,
