@@ -81,6 +81,17 @@ public class CamVerbTests
         r = await Ecsnet.Run("train-cam", "--voc", dir.File("VOC2012"), "--out", dir.File("run"), "--config", yaml);
         Assert.Equal(2, r.Exit);
         Assert.Contains("exp.yaml: unknown option 'crfz'", r.Err);
+
+        // A value of the wrong type: the key, the value and the type in words, not the serializer's text.
+        r = await Ecsnet.Run("train-cam", "--voc", dir.File("VOC2012"), "--out", dir.File("run"), "--set", "camTraining.momentum=abc");
+        Assert.Equal(2, r.Exit);
+        Assert.Equal("error: --set camTraining.momentum=abc: camTraining.momentum: \"abc\" is not a number (expected a decimal number)", r.Err.Trim());
+        File.WriteAllText(yaml, "cam:\n  beta: 0.7\ncamTraining:\n  momentum: abc\n");
+        r = await Ecsnet.Run("train-cam", "--voc", dir.File("VOC2012"), "--out", dir.File("run"), "--config", yaml);
+        Assert.Equal(2, r.Exit);
+        Assert.Contains("exp.yaml:4: camTraining.momentum: \"abc\" is not a number (expected a decimal number)", r.Err);
+        Assert.DoesNotContain("LineNumber", r.Err);
+        Assert.False(Directory.Exists(dir.File("run")), "a rejected option must not leave a run folder behind");
     }
 
     [Fact]

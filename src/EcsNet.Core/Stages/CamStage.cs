@@ -124,15 +124,7 @@ public sealed class CamStage : IPipelineStage
         var path = Path.Combine(runDir, ConfigFileName);
         if (!File.Exists(path))
             throw new BadInputException(runDir, $"not a train-cam run folder ({ConfigFileName} is missing)");
-        try
-        {
-            return JsonSerializer.Deserialize<ExperimentConfig>(File.ReadAllText(path), ConfigJson.Options)
-                ?? throw new JsonException("empty");
-        }
-        catch (JsonException e)
-        {
-            throw new BadInputException(path, $"unreadable experiment file: {e.Message}");
-        }
+        return ExperimentJson.Read(path);
     }
 
     /// <summary>CAMs of one image at its full size, for its image-level classes.</summary>

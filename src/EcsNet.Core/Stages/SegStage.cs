@@ -159,15 +159,7 @@ public sealed class SegStage : IPipelineStage
         var path = Path.Combine(runDir, ConfigFileName);
         if (!File.Exists(path))
             throw new BadInputException(runDir, $"not a train-seg run folder ({ConfigFileName} is missing)");
-        try
-        {
-            return JsonSerializer.Deserialize<ExperimentConfig>(File.ReadAllText(path), ConfigJson.Options)
-                ?? throw new JsonException("empty");
-        }
-        catch (JsonException e)
-        {
-            throw new BadInputException(path, $"unreadable experiment file: {e.Message}");
-        }
+        return ExperimentJson.Read(path);
     }
 
     /// <summary>The network of a run with its latest checkpoint's weights.</summary>
