@@ -120,7 +120,11 @@ public static class CamCommands
 
     private static Command InferCam(CliIo io)
     {
-        var run = new Option<string>("--run") { Description = "Run folder of train-cam (or a checkpoint folder).", Required = true };
+        var run = new Option<string>("--run")
+        {
+            Description = "Trained CAM network: the run folder of train-cam, the pipeline's RUN/cam (or RUN, its run root), or one checkpoint folder.",
+            Required = true,
+        };
         var voc = new Option<string>("--voc") { Description = "VOC2012 (or VOCdevkit) folder.", Required = true };
         var split = new Option<string>("--split") { Description = "Split to label.", DefaultValueFactory = _ => "train" };
         var output = new Option<string>("--out") { Description = "Output folder: <id>.png pseudo labels, cams/<id>.npy+json, overlays/.", Required = true };
@@ -133,8 +137,9 @@ public static class CamCommands
         };
         cmd.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
         {
-            var runDir = parse.GetValue(run)!;
-            var config = ExperimentFile.Load(parse.GetValue(ConfigOption), CamStage.LoadRunConfig(runDir), parse.GetValue(SetOption));
+            var trained = TrainedRun.Find(parse.GetValue(run)!, CamStage.StageName, "train-cam");
+            var runDir = trained.Weights;
+            var config = ExperimentFile.Load(parse.GetValue(ConfigOption), CamStage.LoadRunConfig(trained.ConfigDir), parse.GetValue(SetOption));
             if (parse.GetValue(bg) is { } t) config = config with { BackgroundThreshold = t };
             config = WithOverlaySize(parse, config);
             var dataset = VocDataset.Open(parse.GetValue(voc)!, parse.GetValue(split)!);

@@ -77,7 +77,11 @@ public static class SegCommands
 
     private static Command InferSeg(CliIo io)
     {
-        var run = new Option<string>("--run") { Description = "Run folder of train-seg.", Required = true };
+        var run = new Option<string>("--run")
+        {
+            Description = "Trained segmentation network: the run folder of train-seg, the pipeline's RUN/seg (or RUN, its run root), or one checkpoint folder.",
+            Required = true,
+        };
         var voc = new Option<string>("--voc") { Description = "VOC2012 (or VOCdevkit) folder.", Required = true };
         var split = new Option<string>("--split") { Description = "Split to label.", DefaultValueFactory = _ => "val" };
         var output = new Option<string>("--out") { Description = "Output folder: <id>.png label maps, overlays/.", Required = true };
@@ -89,8 +93,9 @@ public static class SegCommands
         };
         cmd.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
         {
-            var runDir = parse.GetValue(run)!;
-            var config = ExperimentFile.Load(null, SegStage.LoadRunConfig(runDir), parse.GetValue(CamCommands.SetOption));
+            var trained = TrainedRun.Find(parse.GetValue(run)!, SegStage.StageName, "train-seg");
+            var runDir = trained.Weights;
+            var config = ExperimentFile.Load(null, SegStage.LoadRunConfig(trained.ConfigDir), parse.GetValue(CamCommands.SetOption));
             if (parse.GetValue(crf)) config = config with { Seg = config.Seg with { Crf = true } };
             config = CamCommands.WithOverlaySize(parse, config);
             var crfDelegate = config.Seg.Crf

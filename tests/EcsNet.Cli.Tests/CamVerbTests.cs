@@ -95,12 +95,51 @@ public class CamVerbTests
     }
 
     [Fact]
+    public async Task InferCamFindsTheRunFromThePipelinesStageFolderItsRootOrACheckpoint()
+    {
+        using var dir = await Synth();
+        var voc = dir.File("VOC2012");
+        // The pipeline's layout: RUN/experiment.json, the CAM network in RUN/cam/run.
+        var root = dir.File("RUN");
+        var camRun = Path.Combine(root, "cam", "run");
+        var train = await Ecsnet.Run(new[] { "train-cam", "--voc", voc, "--out", camRun }.Concat(Tiny).ToArray());
+        Assert.True(train.Exit == 0, train.ToString());
+        File.Copy(Path.Combine(camRun, "experiment.json"), Path.Combine(root, "experiment.json"));
+
+        var checkpoint = Directory.GetDirectories(Path.Combine(camRun, "checkpoints"), "step-*").Order().Last();
+        foreach (var given in new[] { camRun, Path.Combine(root, "cam"), root, checkpoint })
+        {
+            var infer = await Ecsnet.Run("infer-cam", "--run", given, "--voc", voc, "--split", "val", "--out", dir.File("o"));
+            Assert.True(infer.Exit == 0, $"--run {given}: {infer}");
+        }
+
+        // Two trained runs under one folder: which one is meant is not guessed.
+        CopyDirectory(camRun, Path.Combine(root, "run"));
+        var two = await Ecsnet.Run("infer-cam", "--run", root, "--voc", voc, "--out", dir.File("o"));
+        Assert.Equal(2, two.Exit);
+        Assert.Contains("more than one train-cam run under it", two.Err);
+    }
+
+    private static void CopyDirectory(string from, string to)
+    {
+        foreach (var file in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
+        {
+            var target = Path.Combine(to, Path.GetRelativePath(from, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+    }
+
+    [Fact]
     public async Task InferCamWithoutARunNamesTheFolder()
     {
         using var dir = await Synth();
         var r = await Ecsnet.Run("infer-cam", "--run", dir.File("nothing"), "--voc", dir.File("VOC2012"), "--out", dir.File("o"));
         Assert.Equal(2, r.Exit);
         Assert.Contains("nothing: not a train-cam run folder", r.Err);
+        // What was looked for: the folder, a stage folder's run/, a pipeline run's cam/run/.
+        Assert.Contains(Path.Combine(dir.File("nothing"), "run") + Path.DirectorySeparatorChar, r.Err);
+        Assert.Contains(Path.Combine(dir.File("nothing"), "cam", "run") + Path.DirectorySeparatorChar, r.Err);
     }
 
     [Fact]
