@@ -108,6 +108,18 @@ public static class CamCommands
         return cmd;
     }
 
+    /// <summary>
+    /// Says, before inference starts, which classes of the split the CAM network never trained on: their CAMs
+    /// are untrained, so their pixels come out as background and nothing else says why.
+    /// </summary>
+    private static void WarnOfUnseenClasses(CliIo io, IReadOnlyList<(int Class, int Images)> unseen, int images)
+    {
+        if (unseen.Count == 0)
+            return;
+        var names = string.Join(", ", unseen.Select(u => $"{VocClasses.Names[u.Class]} ({u.Images} of {images} images)"));
+        io.Err.WriteLine($"warning: images of classes {names} were never in the CAM's training labels; their pixels can only be background");
+    }
+
     internal static void PrintSweep(CliIo io, IReadOnlyList<(double Threshold, SegmentationScore Score)> sweep)
     {
         var table = new Table().AddColumn("bg threshold").AddColumn("mIoU %");
@@ -143,6 +155,7 @@ public static class CamCommands
             if (parse.GetValue(bg) is { } t) config = config with { BackgroundThreshold = t };
             config = WithOverlaySize(parse, config);
             var dataset = VocDataset.Open(parse.GetValue(voc)!, parse.GetValue(split)!);
+            WarnOfUnseenClasses(io, CamStage.UnseenClasses(trained.ConfigDir, dataset), dataset.Count);
             var ids = (parse.GetValue(overlays) ?? Array.Empty<string>()).SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries)).ToHashSet();
             var report = await Progress.Run(io, "infer-cam", (progress, ct2) =>
                 CamStage.Infer(config, runDir, dataset, parse.GetValue(output)!, ids,

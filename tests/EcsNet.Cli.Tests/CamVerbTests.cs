@@ -131,6 +131,35 @@ public class CamVerbTests
     }
 
     [Fact]
+    public async Task InferCamWarnsOfClassesTheNetworkNeverTrainedOn()
+    {
+        using var dir = new TempDir();
+        async Task<string> Set(string name, string classes)
+        {
+            var r = await Ecsnet.Run("data", "synth", "--out", dir.File(name), "--images", "6", "--val", "2", "--size", "64", "--seed", "3", "--classes", classes);
+            Assert.True(r.Exit == 0, r.ToString());
+            return Path.Combine(dir.File(name), "VOC2012");
+        }
+        var birdsAndCats = await Set("a", "bird,cat");
+        var dogsAndCats = await Set("b", "dog,cat");
+        var run = dir.File("run");
+        var train = await Ecsnet.Run(new[] { "train-cam", "--voc", birdsAndCats, "--out", run }.Concat(Tiny).ToArray());
+        Assert.True(train.Exit == 0, train.ToString());
+        Assert.Contains("\"bird\"", File.ReadAllText(Path.Combine(run, "trained-classes.json")));
+
+        var same = await Ecsnet.Run("infer-cam", "--run", run, "--voc", birdsAndCats, "--out", dir.File("o1"));
+        Assert.True(same.Exit == 0, same.ToString());
+        Assert.DoesNotContain("warning", same.Err);
+
+        var other = await Ecsnet.Run("infer-cam", "--run", run, "--voc", dogsAndCats, "--out", dir.File("o2"));
+        Assert.True(other.Exit == 0, other.ToString());
+        var dogs = File.ReadAllLines(Path.Combine(dogsAndCats, "ImageSets", "Segmentation", "train.txt"))
+            .Count(id => File.ReadAllText(Path.Combine(dogsAndCats, "Annotations", id + ".xml")).Contains("<name>dog</name>"));
+        Assert.Contains($"warning: images of classes dog ({dogs} of 6 images) were never in the CAM's training labels; their pixels can only be background", other.Err);
+        Assert.DoesNotContain("cat (", other.Err);
+    }
+
+    [Fact]
     public async Task InferCamWithoutARunNamesTheFolder()
     {
         using var dir = await Synth();
