@@ -88,20 +88,22 @@ public static class CamCommands
                     Threads = parse.GetValue(threads) ?? config.CamTraining.Threads,
                 },
             };
+            config.Validate();   // before any file: a rejected option leaves no run folder or experiment.json behind
+            NewRunFolder.CheckWeights(config.Weights, "--weights or the experiment's weights");
             var mode = cluster.Mode(parse, config);
             var dataset = VocDataset.Open(parse.GetValue(voc)!, parse.GetValue(split)!, new VocOptions { OnBadSample = parse.GetValue(onBad) });
             bool quiet = mode == TrainCamCluster.RunMode.Rank && !cluster.IsRoot(parse);
             if (dataset.Skipped.Count > 0 && !quiet)
                 io.Err.WriteLine($"skipped {dataset.Skipped.Count} bad sample(s):{Environment.NewLine}  " + string.Join(Environment.NewLine + "  ", dataset.Skipped));
             if (mode == TrainCamCluster.RunMode.EmbeddedCluster)
-                return await TrainCamCluster.RunEmbeddedAsync(io, parse, cluster, config, dataset, parse.GetValue(output)!,
-                    Devices.Normalize(parse.GetValue(device)!), ct);
+                return await NewRunFolder.Run(parse.GetValue(output)!, () => TrainCamCluster.RunEmbeddedAsync(io, parse, cluster, config, dataset,
+                    parse.GetValue(output)!, Devices.Normalize(parse.GetValue(device)!), ct));
             if (mode == TrainCamCluster.RunMode.Rank)
                 return await TrainCamCluster.RunRankAsync(io, parse, cluster, config, dataset, parse.GetValue(output)!, ct);
             var placement = new TrainingPlacement { Device = Devices.Resolve(parse.GetValue(device)!) };   // fails here when this build has no such GPU
-            var result = await Progress.Run(io, "train-cam", (report, ct2) =>
+            var result = await NewRunFolder.Run(parse.GetValue(output)!, () => Progress.Run(io, "train-cam", (report, ct2) =>
                 CamStage.Train(config, dataset, parse.GetValue(output)!, new TrainingCallbacks(OnStep: r =>
-                    report(r.Step, r.MaxSteps, TrainCamCluster.StepText(r))), ct2, placement), ct);
+                    report(r.Step, r.MaxSteps, TrainCamCluster.StepText(r))), ct2, placement), ct));
             io.Console.MarkupLine($"trained {result.Steps}/{result.MaxSteps} steps; checkpoint [bold]{Markup.Escape(result.Checkpoint ?? "")}[/]");
             return EcsNetCli.ExitOk;
         }));

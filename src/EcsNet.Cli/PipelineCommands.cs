@@ -60,6 +60,8 @@ public static class PipelineCommands
         cmd.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
         {
             var root = parse.GetValue(output)!;
+            var config = Configure(parse, CamCommands.Config(parse));
+            config.Validate();   // before generating anything
             var data = Path.Combine(root, "data");
             var synth = new SynthOptions { TrainImages = parse.GetValue(images), ValImages = parse.GetValue(val), Seed = parse.GetValue(seed) };
             var marker = Path.Combine(data, "synth.json");
@@ -71,7 +73,6 @@ public static class PipelineCommands
                 SyntheticVoc.Generate(data, synth);
                 File.WriteAllText(marker, wanted);
             }
-            var config = Configure(parse, CamCommands.Config(parse));
             await RunPipeline(io, parse, config, data, Path.Combine(root, "run"), ct);
             return EcsNetCli.ExitOk;
         }));
@@ -100,21 +101,33 @@ public static class PipelineCommands
         var device = Devices.Normalize(parse.GetValue(Device)!);
         if (device != "cpu")
             Devices.Resolve(device);   // fails here, clearly, when this build or machine has no such GPU
+        // Everything the stages will read is checked before the run folder is touched: the options, the files
+        // they name, both splits (annotations only; the images are checked by the stages that decode them).
+        config.Validate();
+        NewRunFolder.CheckWeights(config.Weights, "--weights or the experiment's weights");
+        NewRunFolder.CheckWeights(config.Seg.WeightsFor(config), "the experiment's seg.weights");
+        var splits = new VocOptions { VerifyImages = false };
+        VocDataset.Open(voc, parse.GetValue(Train)!, splits);
+        VocDataset.Open(voc, parse.GetValue(Val)!, splits);
 
-        // The run's experiment goes into the run folder, where every node of the cluster reads it.
-        Directory.CreateDirectory(runDir);
-        var experiment = Path.GetFullPath(Path.Combine(runDir, "experiment.json"));
-        ExperimentJson.Write(experiment, config);
-        var spec = new RunSpec
+        await NewRunFolder.Run(runDir, async () =>
         {
-            Run = RunId(runDir), ExperimentFile = experiment, VocRoot = Path.GetFullPath(voc), TrainSplit = parse.GetValue(Train)!,
-            ValSplit = parse.GetValue(Val)!, RunDir = Path.GetFullPath(runDir), Workers = workers,
-        };
-        spec.Stages.AddRange(only);
-        spec.Force.AddRange(force);
-        await using var cluster = await EmbeddedCluster.StartAsync(io, workers, device, ct);
-        var status = await cluster.RunAsync(io, "pipeline", spec, ct);
-        PrintTable(io, status.Stages, runDir);
+            // The run's experiment goes into the run folder, where every node of the cluster reads it.
+            Directory.CreateDirectory(runDir);
+            var experiment = Path.GetFullPath(Path.Combine(runDir, "experiment.json"));
+            ExperimentJson.Write(experiment, config);
+            var spec = new RunSpec
+            {
+                Run = RunId(runDir), ExperimentFile = experiment, VocRoot = Path.GetFullPath(voc), TrainSplit = parse.GetValue(Train)!,
+                ValSplit = parse.GetValue(Val)!, RunDir = Path.GetFullPath(runDir), Workers = workers,
+            };
+            spec.Stages.AddRange(only);
+            spec.Force.AddRange(force);
+            await using var cluster = await EmbeddedCluster.StartAsync(io, workers, device, ct);
+            var status = await cluster.RunAsync(io, "pipeline", spec, ct);
+            PrintTable(io, status.Stages, runDir);
+            return EcsNetCli.ExitOk;
+        });
     }
 
     /// <summary>A run id from the run folder's name and the time (unique in one coordinator's lifetime).</summary>

@@ -62,13 +62,16 @@ public static class SegCommands
                     TrunkFromCam = parse.GetValue(trunkFrom) is not null,
                 },
             };
+            config.Validate();   // before any file: a rejected option leaves no run folder or experiment.json behind
+            if (parse.GetValue(trunkFrom) is null)
+                NewRunFolder.CheckWeights(config.Seg.WeightsFor(config), "--weights or the experiment's seg.weights");
             // Weak training: the split's masks are never opened (VocOptions.Masks stays None).
             var dataset = VocDataset.Open(parse.GetValue(voc)!, parse.GetValue(split)!, new VocOptions { OnBadSample = parse.GetValue(onBad) });
             if (dataset.Skipped.Count > 0)
                 io.Err.WriteLine($"skipped {dataset.Skipped.Count} bad sample(s):{Environment.NewLine}  " + string.Join(Environment.NewLine + "  ", dataset.Skipped));
-            var result = await Progress.Run(io, "train-seg", (report, ct2) =>
+            var result = await NewRunFolder.Run(parse.GetValue(output)!, () => Progress.Run(io, "train-seg", (report, ct2) =>
                 SegStage.Train(config, dataset, parse.GetValue(labels)!, parse.GetValue(output)!, parse.GetValue(trunkFrom), new TrainingCallbacks(OnStep: r =>
-                    report(r.Step, r.MaxSteps, $"epoch {r.Epoch + 1} lr {r.LearningRate:G3} loss {r.Loss:F4}")), ct2), ct);
+                    report(r.Step, r.MaxSteps, $"epoch {r.Epoch + 1} lr {r.LearningRate:G3} loss {r.Loss:F4}")), ct2), ct));
             io.Console.MarkupLine($"trained {result.Steps}/{result.MaxSteps} steps (last loss {result.LastLoss:F4}); checkpoint [bold]{Markup.Escape(result.Checkpoint ?? "")}[/]");
             return EcsNetCli.ExitOk;
         }));

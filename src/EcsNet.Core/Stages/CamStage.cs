@@ -86,7 +86,7 @@ public sealed class CamStage : IPipelineStage
         TrainingCallbacks? callbacks = null, CancellationToken ct = default, TrainingPlacement? placement = null)
     {
         placement ??= TrainingPlacement.Local;
-        config.CamTraining.Validate();   // before any sample source or file: a bad option names its key
+        config.Validate();   // the whole experiment, before any sample source or file: experiment.json is written only valid
         var spec = new CamSampleSpec
         {
             VocRoot = dataset.Root, Split = dataset.Split, Voc = dataset.Options, CacheImages = dataset.Count <= 2000,

@@ -123,6 +123,11 @@ public sealed record ExperimentConfig
             {
                 throw new BadInputException(key, e.Problem, e);
             }
+            catch (ArgumentException e)
+            {
+                // Options records of the data layer (AugmentOptions) report a bad value as an argument error.
+                throw new BadInputException(key, e.Message, e);
+            }
         }
         Check("cam", Cam.Validate);
         Check("camTraining", CamTraining.Validate);

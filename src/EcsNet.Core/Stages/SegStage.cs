@@ -117,7 +117,7 @@ public sealed class SegStage : IPipelineStage
     {
         placement ??= TrainingPlacement.Local;
         var seg = config.Seg;
-        seg.Validate();
+        config.Validate();   // the whole experiment, before any file: experiment.json is written only valid
         var spec = new SegSampleSpec
         {
             VocRoot = dataset.Root, Split = dataset.Split, Voc = dataset.Options, CacheImages = dataset.Count <= 2000,
