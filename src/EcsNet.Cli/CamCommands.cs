@@ -24,9 +24,16 @@ public static class CamCommands
 
     internal static readonly Option<int?> OverlaySizeOption = new("--overlay-size")
     {
-        Description = $"Long edge of the overlay PNGs in pixels: smaller images are enlarged to it, 0 keeps their size " +
-                      $"(default: the experiment's overlays.longEdge, {OverlayOptions.DefaultLongEdge} unless set).",
+        Description = "Long edge of the overlay PNGs in pixels: smaller images are enlarged to it, 0 keeps their size " +
+                      $"({FromExperiment("overlays.longEdge", OverlayOptions.DefaultLongEdge)}).",
     };
+
+    /// <summary>
+    /// Help text for an option whose default comes from the experiment: the built-in CPU experiment's value and the
+    /// key that changes it (--config, --set).
+    /// </summary>
+    internal static string FromExperiment(string key, object value) =>
+        $"default: {(value is Enum e ? e.ToString().ToLowerInvariant() : System.Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture))}, the experiment's {key}";
 
     /// <summary><paramref name="config"/> with --overlay-size applied, checked before anything is written.</summary>
     internal static ExperimentConfig WithOverlaySize(ParseResult parse, ExperimentConfig config)
@@ -53,14 +60,15 @@ public static class CamCommands
     {
         var voc = new Option<string>("--voc") { Description = "VOC2012 (or VOCdevkit) folder.", Required = true };
         var split = new Option<string>("--split") { Description = "Split name or id-list file (train, train_aug, ...).", DefaultValueFactory = _ => "train" };
-        var method = new Option<CamMethod?>("--method") { Description = "cam (baseline) or ecs." };
-        var backbone = new Option<BackboneKind?>("--backbone") { Description = "small, resnet38 or vgg16." };
-        var weights = new Option<string?>("--weights") { Description = "ImageNet weights file (PyTorch state dict or safetensors)." };
-        var epochs = new Option<int?>("--epochs") { Description = "Epochs (paper: 8)." };
-        var crop = new Option<int?>("--crop") { Description = "Crop size (paper: 448)." };
-        var batch = new Option<int?>("--batch") { Description = "Global batch (paper: 8)." };
-        var seed = new Option<int?>("--seed") { Description = "Seed of every random choice." };
-        var threads = new Option<int?>("--threads") { Description = "LibTorch intra-op threads." };
+        var cpu = ExperimentConfig.SmallCpu;
+        var method = new Option<CamMethod?>("--method") { Description = $"cam (baseline) or ecs ({FromExperiment("cam.method", cpu.Cam.Method)})." };
+        var backbone = new Option<BackboneKind?>("--backbone") { Description = $"small, resnet38 or vgg16 ({FromExperiment("backbone", cpu.Backbone)})." };
+        var weights = new Option<string?>("--weights") { Description = "ImageNet weights file (PyTorch state dict or safetensors); without it the trunk starts from scratch." };
+        var epochs = new Option<int?>("--epochs") { Description = $"Epochs ({FromExperiment("camTraining.epochs", cpu.CamTraining.Epochs)}; paper: 8)." };
+        var crop = new Option<int?>("--crop") { Description = $"Crop size ({FromExperiment("camTraining.crop", cpu.CamTraining.Crop)}; paper: 448)." };
+        var batch = new Option<int?>("--batch") { Description = $"Global batch ({FromExperiment("camTraining.batchSize", cpu.CamTraining.BatchSize)}; paper: 8)." };
+        var seed = new Option<int?>("--seed") { Description = $"Seed of every random choice ({FromExperiment("camTraining.seed", cpu.CamTraining.Seed)})." };
+        var threads = new Option<int?>("--threads") { Description = $"LibTorch intra-op threads, 0 = LibTorch's own choice ({FromExperiment("camTraining.threads", cpu.CamTraining.Threads)})." };
         var device = new Option<string>("--device") { Description = "Where to train: cpu, cuda or cuda:N (the CUDA build).", DefaultValueFactory = _ => "cpu" };
         var onBad = new Option<OnBadSample>("--on-bad-sample") { Description = "fail (default) or skip bad training files, with a count.", DefaultValueFactory = _ => OnBadSample.Fail };
         var output = new Option<string>("--out") { Description = "Run folder: checkpoints, logs, TensorBoard events, experiment.json.", Required = true };
@@ -142,7 +150,10 @@ public static class CamCommands
         var voc = new Option<string>("--voc") { Description = "VOC2012 (or VOCdevkit) folder.", Required = true };
         var split = new Option<string>("--split") { Description = "Split to label.", DefaultValueFactory = _ => "train" };
         var output = new Option<string>("--out") { Description = "Output folder: <id>.png pseudo labels, cams/<id>.npy+json, overlays/.", Required = true };
-        var bg = new Option<double?>("--bg-threshold") { Description = "Constant background score (PSA 0.2)." };
+        var bg = new Option<double?>("--bg-threshold")
+        {
+            Description = $"Constant background score (default: the run's backgroundThreshold, {ExperimentConfig.SmallCpu.BackgroundThreshold} in the built-in CPU experiment; PSA 0.2).",
+        };
         var overlays = new Option<string[]>("--overlay") { Description = "Image ids to draw CAM heatmap overlays for (repeatable or comma-separated).", AllowMultipleArgumentsPerToken = true };
         var sweep = new Option<bool>("--sweep") { Description = "Also sweep the background threshold against the split's masks (evaluation only) and report the best." };
         var cmd = new Command("infer-cam", "Multi-scale + flip CAM inference: saves CAMs, pseudo-label PNGs and overlays.")

@@ -20,9 +20,12 @@ public static class PipelineCommands
     private static readonly Option<string> Train = new("--train-split") { Description = "Split the weak stages learn from and label.", DefaultValueFactory = _ => "train" };
     private static readonly Option<string> Val = new("--val-split") { Description = "Split the segmentation network is scored on.", DefaultValueFactory = _ => "val" };
     private static readonly Option<string?> Stages = new("--stages") { Description = "Comma-separated stages to run (default: all): cam,crf,aff,rw,seg." };
-    private static readonly Option<string?> Force = new("--force") { Description = "Comma-separated stages to recompute even if their outputs are up to date." };
-    private static readonly Option<BackboneKind?> Backbone = new("--backbone") { Description = "small, resnet38 or vgg16." };
-    private static readonly Option<string?> Weights = new("--weights") { Description = "ImageNet weights file for the trunk." };
+    private static readonly Option<string?> Force = new("--force") { Description = "Comma-separated stages to recompute even if their outputs are up to date (default: none)." };
+    private static readonly Option<BackboneKind?> Backbone = new("--backbone")
+    {
+        Description = $"small, resnet38 or vgg16 ({CamCommands.FromExperiment("backbone", ExperimentConfig.SmallCpu.Backbone)}).",
+    };
+    private static readonly Option<string?> Weights = new("--weights") { Description = "ImageNet weights file for the trunk; without it the trunk starts from scratch." };
     private static readonly Option<string> Device = new("--device") { Description = "Device of every worker: cpu, cuda or cuda:N (the CUDA build).", DefaultValueFactory = _ => "cpu" };
     private static readonly Option<int> Workers = new("--workers")
     {

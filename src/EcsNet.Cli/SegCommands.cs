@@ -30,14 +30,18 @@ public static class SegCommands
         var voc = new Option<string>("--voc") { Description = "VOC2012 (or VOCdevkit) folder.", Required = true };
         var labels = new Option<string>("--labels") { Description = "Folder of pseudo-label PNGs named <id>.png (e.g. RUN/rw/labels); they replace the masks.", Required = true };
         var split = new Option<string>("--split") { Description = "Split to train on (train, train_aug, or an id-list file).", DefaultValueFactory = _ => "train" };
-        var backbone = new Option<BackboneKind?>("--backbone") { Description = "small, resnet38 (dilated head) or vgg16 (DeepLab-v1 LargeFOV)." };
-        var weights = new Option<string?>("--weights") { Description = "ImageNet weights file of the trunk (PyTorch state dict or safetensors)." };
+        var cpu = ExperimentConfig.SmallCpu;
+        var backbone = new Option<BackboneKind?>("--backbone")
+        {
+            Description = $"small, resnet38 (dilated head) or vgg16 (DeepLab-v1 LargeFOV) (default: the experiment's seg.backbone, else its backbone: {cpu.Seg.BackboneFor(cpu).ToString().ToLowerInvariant()}).",
+        };
+        var weights = new Option<string?>("--weights") { Description = "ImageNet weights file of the trunk (PyTorch state dict or safetensors); without it (or --trunk-from) the trunk starts from scratch." };
         var trunkFrom = new Option<string?>("--trunk-from") { Description = "Start the trunk from a train-cam run's trained trunk instead of ImageNet weights (CPU runs without ImageNet weights; same trunk kind)." };
-        var epochs = new Option<int?>("--epochs") { Description = "Epochs (docs/METHOD.md §5: 20)." };
-        var crop = new Option<int?>("--crop") { Description = "Crop size (docs/METHOD.md §5: 321)." };
-        var batch = new Option<int?>("--batch") { Description = "Batch (docs/METHOD.md §5: 10)." };
-        var seed = new Option<int?>("--seed") { Description = "Seed of every random choice." };
-        var threads = new Option<int?>("--threads") { Description = "LibTorch intra-op threads." };
+        var epochs = new Option<int?>("--epochs") { Description = $"Epochs ({CamCommands.FromExperiment("seg.epochs", cpu.Seg.Epochs)}; docs/METHOD.md §5: 20)." };
+        var crop = new Option<int?>("--crop") { Description = $"Crop size ({CamCommands.FromExperiment("seg.crop", cpu.Seg.Crop)}; docs/METHOD.md §5: 321)." };
+        var batch = new Option<int?>("--batch") { Description = $"Batch ({CamCommands.FromExperiment("seg.batchSize", cpu.Seg.BatchSize)}; docs/METHOD.md §5: 10)." };
+        var seed = new Option<int?>("--seed") { Description = $"Seed of every random choice ({CamCommands.FromExperiment("seg.seed", cpu.Seg.Seed)})." };
+        var threads = new Option<int?>("--threads") { Description = $"LibTorch intra-op threads, 0 = LibTorch's own choice ({CamCommands.FromExperiment("seg.threads", cpu.Seg.Threads)})." };
         var onBad = new Option<OnBadSample>("--on-bad-sample") { Description = "fail (default) or skip bad training images, with a count.", DefaultValueFactory = _ => OnBadSample.Fail };
         var output = new Option<string>("--out") { Description = "Run folder: checkpoints, train-log.jsonl, TensorBoard events, experiment.json.", Required = true };
         var cmd = new Command("train-seg", "Train the segmentation network (DeepLab) on pseudo labels; resumes from the run's last checkpoint.")
