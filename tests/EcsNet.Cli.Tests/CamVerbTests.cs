@@ -183,10 +183,21 @@ public class CamVerbTests
         Assert.Matches(@"embedded cluster akka\.tcp://ecsnet@127\.0\.0\.1:\d+: roles coordinator, worker, preprocess; 1 worker actor\(s\) on cpu", first.Out);
         Assert.Contains("stage cam: new", first.Out);
         Assert.True(File.Exists(Path.Combine(run, "cam", "manifest.json")));
+        // The stage's overlays: enlarged from the 64-px pictures, a legend strip under each.
+        foreach (var png in Directory.GetFiles(Path.Combine(run, "cam", "labels", "overlays"), "*.png"))
+        {
+            var size = ImageCodec.ReadSize(png);
+            Assert.True(size.Width == 384 || size.Height > 384, $"{Path.GetFileName(png)} is {size}");
+        }
 
         var second = await Ecsnet.Run(args);
         Assert.True(second.Exit == 0, second.ToString());
         Assert.Contains("stage cam: reused", second.Out);
+
+        // How overlays are drawn is no input of the stage.
+        var resized = await Ecsnet.Run(args.Concat(new[] { "overlays.longEdge=512" }).ToArray());
+        Assert.True(resized.Exit == 0, resized.ToString());
+        Assert.Contains("stage cam: reused", resized.Out);
 
         // Corrupt one pseudo label: the manifest notices and the stage is recomputed.
         var label = Directory.GetFiles(Path.Combine(run, "cam", "labels"), "*.png")[0];
