@@ -31,6 +31,16 @@ public class NewRunFolderTests
     }
 
     [Fact]
+    public async Task ARejectedDemoGeneratesNothing()
+    {
+        using var dir = new TempDir();
+        var r = await Ecsnet.Run("demo", "--out", dir.File("demo"), "--images", "4", "--val", "1", "--set", "camTraining.momentum=2");
+        Assert.True(r.Exit == 2, r.ToString());
+        Assert.Contains("camTraining", r.Err);
+        Assert.False(Directory.Exists(dir.File("demo")), "the options are checked before the synthetic set is generated");
+    }
+
+    [Fact]
     public async Task APipelineThatFailsInsideTheClusterTakesBackTheFolderItCreated()
     {
         using var dir = await Synth();
