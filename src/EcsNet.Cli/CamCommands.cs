@@ -4,6 +4,7 @@ using EcsNet.Core.Runtime;
 using EcsNet.Core.Stages;
 using EcsNet.Core.Training;
 using EcsNet.Data;
+using EcsNet.Labels.Cams;
 using EcsNet.Labels.Evaluation;
 using Spectre.Console;
 
@@ -25,13 +26,43 @@ public static class CamCommands
         Description = "Train a resnet18 trunk from scratch instead of from its ImageNet weights (installed with the build; docs/WEIGHTS.md).",
     };
 
-    internal const string BackboneHelp = "small, resnet38, vgg16 or resnet18 (ImageNet weights installed with the build).";
+    internal const string BackboneHelp = "small, resnet38, vgg16 or resnet18 (ImageNet weights installed with the build)";
 
     /// <summary>Applies --no-pretrained (given: Pretrained = false; absent: the experiment's value).</summary>
     internal static ExperimentConfig WithPretrained(ParseResult parse, ExperimentConfig config) =>
         parse.GetResult(NoPretrainedOption) is not null && parse.GetValue(NoPretrainedOption) ? config with { Pretrained = false } : config;
 
     internal static readonly Option<string[]> SetOption = new("--set") { Description = "Override any option: path=value, e.g. --set cam.theta=0.7 (repeatable).", AllowMultipleArgumentsPerToken = true };
+
+    internal static readonly Option<int?> OverlaySizeOption = new("--overlay-size")
+    {
+        Description = "Long edge of the overlay PNGs in pixels: smaller images are enlarged to it, 0 keeps their size " +
+                      $"({FromExperiment("overlays.longEdge", OverlayOptions.DefaultLongEdge)}).",
+    };
+
+    /// <summary>
+    /// Help text for an option whose default comes from the experiment: the built-in CPU experiment's value and the
+    /// key that changes it (--config, --set).
+    /// </summary>
+    internal static string FromExperiment(string key, object value) =>
+        $"default: {(value is Enum e ? e.ToString().ToLowerInvariant() : System.Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture))}, the experiment's {key}";
+
+    /// <summary><paramref name="config"/> with --overlay-size applied, checked before anything is written.</summary>
+    internal static ExperimentConfig WithOverlaySize(ParseResult parse, ExperimentConfig config)
+    {
+        if (parse.GetValue(OverlaySizeOption) is not { } size)
+            return config;
+        var overlays = config.Overlays with { LongEdge = size };
+        try
+        {
+            overlays.Validate();
+        }
+        catch (BadInputException e)
+        {
+            throw new BadInputException("--overlay-size", e.Problem, e);
+        }
+        return config with { Overlays = overlays };
+    }
 
     /// <summary>The small-CPU default unless the experiment file or the options say otherwise.</summary>
     internal static ExperimentConfig Config(ParseResult parse) =>
@@ -41,14 +72,15 @@ public static class CamCommands
     {
         var voc = new Option<string>("--voc") { Description = "VOC2012 (or VOCdevkit) folder.", Required = true };
         var split = new Option<string>("--split") { Description = "Split name or id-list file (train, train_aug, ...).", DefaultValueFactory = _ => "train" };
-        var method = new Option<CamMethod?>("--method") { Description = "cam (baseline) or ecs." };
-        var backbone = new Option<BackboneKind?>("--backbone") { Description = BackboneHelp };
-        var weights = new Option<string?>("--weights") { Description = "ImageNet weights file (PyTorch state dict or safetensors)." };
-        var epochs = new Option<int?>("--epochs") { Description = "Epochs (paper: 8)." };
-        var crop = new Option<int?>("--crop") { Description = "Crop size (paper: 448)." };
-        var batch = new Option<int?>("--batch") { Description = "Global batch (paper: 8)." };
-        var seed = new Option<int?>("--seed") { Description = "Seed of every random choice." };
-        var threads = new Option<int?>("--threads") { Description = "LibTorch intra-op threads." };
+        var cpu = ExperimentConfig.SmallCpu;
+        var method = new Option<CamMethod?>("--method") { Description = $"cam (baseline) or ecs ({FromExperiment("cam.method", cpu.Cam.Method)})." };
+        var backbone = new Option<BackboneKind?>("--backbone") { Description = $"{BackboneHelp} ({FromExperiment("backbone", cpu.Backbone)})." };
+        var weights = new Option<string?>("--weights") { Description = "ImageNet weights file (PyTorch state dict or safetensors); without it the trunk starts from scratch (resnet18: from the ImageNet weights installed with the build)." };
+        var epochs = new Option<int?>("--epochs") { Description = $"Epochs ({FromExperiment("camTraining.epochs", cpu.CamTraining.Epochs)}; paper: 8)." };
+        var crop = new Option<int?>("--crop") { Description = $"Crop size ({FromExperiment("camTraining.crop", cpu.CamTraining.Crop)}; paper: 448)." };
+        var batch = new Option<int?>("--batch") { Description = $"Global batch ({FromExperiment("camTraining.batchSize", cpu.CamTraining.BatchSize)}; paper: 8)." };
+        var seed = new Option<int?>("--seed") { Description = $"Seed of every random choice ({FromExperiment("camTraining.seed", cpu.CamTraining.Seed)})." };
+        var threads = new Option<int?>("--threads") { Description = $"LibTorch intra-op threads, 0 = LibTorch's own choice ({FromExperiment("camTraining.threads", cpu.CamTraining.Threads)})." };
         var device = new Option<string>("--device") { Description = "Where to train: cpu, cuda or cuda:N (the CUDA build).", DefaultValueFactory = _ => "cpu" };
         var onBad = new Option<OnBadSample>("--on-bad-sample") { Description = "fail (default) or skip bad training files, with a count.", DefaultValueFactory = _ => OnBadSample.Fail };
         var output = new Option<string>("--out") { Description = "Run folder: checkpoints, logs, TensorBoard events, experiment.json.", Required = true };
@@ -76,24 +108,38 @@ public static class CamCommands
                     Threads = parse.GetValue(threads) ?? config.CamTraining.Threads,
                 },
             };
+            config.Validate();   // before any file: a rejected option leaves no run folder or experiment.json behind
+            NewRunFolder.CheckWeights(config.Weights, "--weights or the experiment's weights");
             var mode = cluster.Mode(parse, config);
             var dataset = VocDataset.Open(parse.GetValue(voc)!, parse.GetValue(split)!, new VocOptions { OnBadSample = parse.GetValue(onBad) });
             bool quiet = mode == TrainCamCluster.RunMode.Rank && !cluster.IsRoot(parse);
             if (dataset.Skipped.Count > 0 && !quiet)
                 io.Err.WriteLine($"skipped {dataset.Skipped.Count} bad sample(s):{Environment.NewLine}  " + string.Join(Environment.NewLine + "  ", dataset.Skipped));
             if (mode == TrainCamCluster.RunMode.EmbeddedCluster)
-                return await TrainCamCluster.RunEmbeddedAsync(io, parse, cluster, config, dataset, parse.GetValue(output)!,
-                    Devices.Normalize(parse.GetValue(device)!), ct);
+                return await NewRunFolder.Run(parse.GetValue(output)!, () => TrainCamCluster.RunEmbeddedAsync(io, parse, cluster, config, dataset,
+                    parse.GetValue(output)!, Devices.Normalize(parse.GetValue(device)!), ct));
             if (mode == TrainCamCluster.RunMode.Rank)
                 return await TrainCamCluster.RunRankAsync(io, parse, cluster, config, dataset, parse.GetValue(output)!, ct);
             var placement = new TrainingPlacement { Device = Devices.Resolve(parse.GetValue(device)!) };   // fails here when this build has no such GPU
-            var result = await Progress.Run(io, "train-cam", (report, ct2) =>
+            var result = await NewRunFolder.Run(parse.GetValue(output)!, () => Progress.Run(io, "train-cam", (report, ct2) =>
                 CamStage.Train(config, dataset, parse.GetValue(output)!, new TrainingCallbacks(OnStep: r =>
-                    report(r.Step, r.MaxSteps, TrainCamCluster.StepText(r))), ct2, placement), ct);
+                    report(r.Step, r.MaxSteps, TrainCamCluster.StepText(r))), ct2, placement), ct));
             io.Console.MarkupLine($"trained {result.Steps}/{result.MaxSteps} steps; checkpoint [bold]{Markup.Escape(result.Checkpoint ?? "")}[/]");
             return EcsNetCli.ExitOk;
         }));
         return cmd;
+    }
+
+    /// <summary>
+    /// Says, before inference starts, which classes of the split the CAM network never trained on: their CAMs
+    /// are untrained, so their pixels come out as background and nothing else says why.
+    /// </summary>
+    private static void WarnOfUnseenClasses(CliIo io, IReadOnlyList<(int Class, int Images)> unseen, int images)
+    {
+        if (unseen.Count == 0)
+            return;
+        var names = string.Join(", ", unseen.Select(u => $"{VocClasses.Names[u.Class]} ({u.Images} of {images} images)"));
+        io.Err.WriteLine($"warning: images of classes {names} were never in the CAM's training labels; their pixels can only be background");
     }
 
     internal static void PrintSweep(CliIo io, IReadOnlyList<(double Threshold, SegmentationScore Score)> sweep)
@@ -108,23 +154,33 @@ public static class CamCommands
 
     private static Command InferCam(CliIo io)
     {
-        var run = new Option<string>("--run") { Description = "Run folder of train-cam (or a checkpoint folder).", Required = true };
+        var run = new Option<string>("--run")
+        {
+            Description = "Trained CAM network: the run folder of train-cam, the pipeline's RUN/cam (or RUN, its run root), or one checkpoint folder.",
+            Required = true,
+        };
         var voc = new Option<string>("--voc") { Description = "VOC2012 (or VOCdevkit) folder.", Required = true };
         var split = new Option<string>("--split") { Description = "Split to label.", DefaultValueFactory = _ => "train" };
         var output = new Option<string>("--out") { Description = "Output folder: <id>.png pseudo labels, cams/<id>.npy+json, overlays/.", Required = true };
-        var bg = new Option<double?>("--bg-threshold") { Description = "Constant background score (PSA 0.2)." };
+        var bg = new Option<double?>("--bg-threshold")
+        {
+            Description = $"Constant background score (default: the run's backgroundThreshold, {ExperimentConfig.SmallCpu.BackgroundThreshold} in the built-in CPU experiment; PSA 0.2).",
+        };
         var overlays = new Option<string[]>("--overlay") { Description = "Image ids to draw CAM heatmap overlays for (repeatable or comma-separated).", AllowMultipleArgumentsPerToken = true };
         var sweep = new Option<bool>("--sweep") { Description = "Also sweep the background threshold against the split's masks (evaluation only) and report the best." };
         var cmd = new Command("infer-cam", "Multi-scale + flip CAM inference: saves CAMs, pseudo-label PNGs and overlays.")
         {
-            run, voc, split, output, bg, overlays, sweep, ConfigOption, SetOption,
+            run, voc, split, output, bg, overlays, OverlaySizeOption, sweep, ConfigOption, SetOption,
         };
         cmd.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
         {
-            var runDir = parse.GetValue(run)!;
-            var config = CamStage.LoadRunConfig(runDir);
+            var trained = TrainedRun.Find(parse.GetValue(run)!, CamStage.StageName, "train-cam");
+            var runDir = trained.Weights;
+            var config = ExperimentFile.Load(parse.GetValue(ConfigOption), CamStage.LoadRunConfig(trained.ConfigDir), parse.GetValue(SetOption));
             if (parse.GetValue(bg) is { } t) config = config with { BackgroundThreshold = t };
+            config = WithOverlaySize(parse, config);
             var dataset = VocDataset.Open(parse.GetValue(voc)!, parse.GetValue(split)!);
+            WarnOfUnseenClasses(io, CamStage.UnseenClasses(trained.ConfigDir, dataset), dataset.Count);
             var ids = (parse.GetValue(overlays) ?? Array.Empty<string>()).SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries)).ToHashSet();
             var report = await Progress.Run(io, "infer-cam", (progress, ct2) =>
                 CamStage.Infer(config, runDir, dataset, parse.GetValue(output)!, ids,

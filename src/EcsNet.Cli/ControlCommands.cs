@@ -58,7 +58,7 @@ public static class ControlCommands
     {
         var file = new Argument<string>("EXPERIMENT") { Description = "Experiment file (YAML or JSON): name, dataset, stages, workers and the stages' options (docs/EXPERIMENTS.md)." };
         var set = new Option<string[]>("--set") { Description = "Override an option, path=value (repeatable), e.g. cam.beta=0.7.", AllowMultipleArgumentsPerToken = true };
-        var workers = new Option<int?>("--workers") { Description = "Worker actors (overrides the file's workers)." };
+        var workers = new Option<int?>("--workers") { Description = "Worker actors (default: the file's workers, else 1)." };
         var watch = new Option<bool>("--watch") { Description = "Follow the run until it ends (as ecsnet watch)." };
         var json = new Option<bool>("--json") { Description = "Print the accepted run as JSON." };
         var command = Verb("submit", "Submit an experiment as a new run; prints its id.", out var client, file, set, workers, watch, json);
@@ -210,7 +210,7 @@ public static class ControlCommands
     {
         var run = RunArgument();
         var output = new Option<string>("--out") { Description = "Folder to write the run's files into (their paths in the run folder kept).", Required = true };
-        var kinds = new Option<string[]>("--kind") { Description = "Only these kinds: checkpoints, labels, overlays, tables, report, logs (repeatable).", AllowMultipleArgumentsPerToken = true };
+        var kinds = new Option<string[]>("--kind") { Description = "Only these kinds: checkpoints, labels, overlays, tables, report, logs (repeatable; default: every kind).", AllowMultipleArgumentsPerToken = true };
         var command = Verb("artifacts", "Download a run's files: checkpoints, pseudo labels, overlays, tables, report, logs.", out var client, run, output, kinds);
         Act(command, io, client, async (parse, api, ct) =>
         {

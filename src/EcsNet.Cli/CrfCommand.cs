@@ -15,14 +15,17 @@ namespace EcsNet.Cli;
 /// </summary>
 public static class CrfCommand
 {
+    /// <summary>PSA's constant background score (infer_cls.py, 0.2).</summary>
+    private const float DefaultThreshold = 0.2f;
+
     public static Command Build(CliIo io)
     {
         var voc = new Option<string>("--voc") { Description = "VOC2012 root (holds JPEGImages, Annotations, ImageSets/Segmentation).", Required = true };
         var split = new Option<string>("--split") { Description = "Split name (ImageSets/Segmentation/<split>.txt) or the path of an id list.", Required = true };
         var cams = new Option<string>("--cams") { Description = "Folder of CAMs: infer-cam's <id>.npy + <id>.json, or <id>.npy float arrays (20, H, W), channel c-1 = class c.", Required = true };
         var output = new Option<string>("--out") { Description = "Folder for the <id>.png label maps (0 background, 1..20 classes).", Required = true };
-        var threshold = new Option<float?>("--bg-threshold") { Description = "Constant background score for 20-channel CAMs (docs/METHOD.md §2; PSA 0.2). Default when --bg-alpha is absent." };
-        var alpha = new Option<float?>("--bg-alpha") { Description = "Use PSA's background (1 − max_c cam_c)^α instead of a constant (affinity labels: 4 'la', 32 'ha')." };
+        var threshold = new Option<float?>("--bg-threshold") { Description = $"Constant background score for 20-channel CAMs (docs/METHOD.md §2; default: {DefaultThreshold} as PSA, when --bg-alpha is absent)." };
+        var alpha = new Option<float?>("--bg-alpha") { Description = "Use PSA's background (1 − max_c cam_c)^α instead of a constant (affinity labels: 4 'la', 32 'ha'); default: not used, the constant --bg-threshold." };
         var threads = new Option<int>("--threads") { Description = "Images processed at once.", DefaultValueFactory = _ => Environment.ProcessorCount };
         var defaults = new DenseCrfOptions();
         var iterations = new Option<int>("--iterations") { Description = "Mean-field iterations (PSA: 10).", DefaultValueFactory = _ => defaults.Iterations };
@@ -43,7 +46,7 @@ public static class CrfCommand
             float? bgAlpha = parse.GetValue(alpha), bgThreshold = parse.GetValue(threshold);
             if (bgAlpha is not null && bgThreshold is not null)
                 throw new BadInputException("crf", "give either --bg-threshold or --bg-alpha, not both");
-            var background = bgAlpha is { } a ? CamBackground.Power(a) : CamBackground.Constant(bgThreshold ?? 0.2f);
+            var background = bgAlpha is { } a ? CamBackground.Power(a) : CamBackground.Constant(bgThreshold ?? DefaultThreshold);
             int degree = parse.GetValue(threads);
             if (degree < 1) throw new BadInputException("crf", $"--threads must be ≥ 1, got {degree}");
             var options = new DenseCrfOptions

@@ -20,9 +20,12 @@ public static class PipelineCommands
     private static readonly Option<string> Train = new("--train-split") { Description = "Split the weak stages learn from and label.", DefaultValueFactory = _ => "train" };
     private static readonly Option<string> Val = new("--val-split") { Description = "Split the segmentation network is scored on.", DefaultValueFactory = _ => "val" };
     private static readonly Option<string?> Stages = new("--stages") { Description = "Comma-separated stages to run (default: all): cam,crf,aff,rw,seg." };
-    private static readonly Option<string?> Force = new("--force") { Description = "Comma-separated stages to recompute even if their outputs are up to date." };
-    private static readonly Option<BackboneKind?> Backbone = new("--backbone") { Description = CamCommands.BackboneHelp };
-    private static readonly Option<string?> Weights = new("--weights") { Description = "ImageNet weights file for the trunk." };
+    private static readonly Option<string?> Force = new("--force") { Description = "Comma-separated stages to recompute even if their outputs are up to date (default: none)." };
+    private static readonly Option<BackboneKind?> Backbone = new("--backbone")
+    {
+        Description = $"{CamCommands.BackboneHelp} ({CamCommands.FromExperiment("backbone", ExperimentConfig.SmallCpu.Backbone)}).",
+    };
+    private static readonly Option<string?> Weights = new("--weights") { Description = "ImageNet weights file for the trunk; without it the trunk starts from scratch (resnet18: from the ImageNet weights installed with the build)." };
     private static readonly Option<string> Device = new("--device") { Description = "Device of every worker: cpu, cuda or cuda:N (the CUDA build).", DefaultValueFactory = _ => "cpu" };
     private static readonly Option<int> Workers = new("--workers")
     {
@@ -60,6 +63,8 @@ public static class PipelineCommands
         cmd.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
         {
             var root = parse.GetValue(output)!;
+            var config = Configure(parse, CamCommands.Config(parse));
+            config.Validate();   // before generating anything
             var data = Path.Combine(root, "data");
             var synth = new SynthOptions { TrainImages = parse.GetValue(images), ValImages = parse.GetValue(val), Seed = parse.GetValue(seed) };
             var marker = Path.Combine(data, "synth.json");
@@ -71,7 +76,6 @@ public static class PipelineCommands
                 SyntheticVoc.Generate(data, synth);
                 File.WriteAllText(marker, wanted);
             }
-            var config = Configure(parse, CamCommands.Config(parse));
             await RunPipeline(io, parse, config, data, Path.Combine(root, "run"), ct);
             return EcsNetCli.ExitOk;
         }));
@@ -100,21 +104,33 @@ public static class PipelineCommands
         var device = Devices.Normalize(parse.GetValue(Device)!);
         if (device != "cpu")
             Devices.Resolve(device);   // fails here, clearly, when this build or machine has no such GPU
+        // Everything the stages will read is checked before the run folder is touched: the options, the files
+        // they name, both splits (annotations only; the images are checked by the stages that decode them).
+        config.Validate();
+        NewRunFolder.CheckWeights(config.Weights, "--weights or the experiment's weights");
+        NewRunFolder.CheckWeights(config.Seg.WeightsFor(config), "the experiment's seg.weights");
+        var splits = new VocOptions { VerifyImages = false };
+        VocDataset.Open(voc, parse.GetValue(Train)!, splits);
+        VocDataset.Open(voc, parse.GetValue(Val)!, splits);
 
-        // The run's experiment goes into the run folder, where every node of the cluster reads it.
-        Directory.CreateDirectory(runDir);
-        var experiment = Path.GetFullPath(Path.Combine(runDir, "experiment.json"));
-        ExperimentJson.Write(experiment, config);
-        var spec = new RunSpec
+        await NewRunFolder.Run(runDir, async () =>
         {
-            Run = RunId(runDir), ExperimentFile = experiment, VocRoot = Path.GetFullPath(voc), TrainSplit = parse.GetValue(Train)!,
-            ValSplit = parse.GetValue(Val)!, RunDir = Path.GetFullPath(runDir), Workers = workers,
-        };
-        spec.Stages.AddRange(only);
-        spec.Force.AddRange(force);
-        await using var cluster = await EmbeddedCluster.StartAsync(io, workers, device, ct);
-        var status = await cluster.RunAsync(io, "pipeline", spec, ct);
-        PrintTable(io, status.Stages, runDir);
+            // The run's experiment goes into the run folder, where every node of the cluster reads it.
+            Directory.CreateDirectory(runDir);
+            var experiment = Path.GetFullPath(Path.Combine(runDir, "experiment.json"));
+            ExperimentJson.Write(experiment, config);
+            var spec = new RunSpec
+            {
+                Run = RunId(runDir), ExperimentFile = experiment, VocRoot = Path.GetFullPath(voc), TrainSplit = parse.GetValue(Train)!,
+                ValSplit = parse.GetValue(Val)!, RunDir = Path.GetFullPath(runDir), Workers = workers,
+            };
+            spec.Stages.AddRange(only);
+            spec.Force.AddRange(force);
+            await using var cluster = await EmbeddedCluster.StartAsync(io, workers, device, ct);
+            var status = await cluster.RunAsync(io, "pipeline", spec, ct);
+            PrintTable(io, status.Stages, runDir);
+            return EcsNetCli.ExitOk;
+        });
     }
 
     /// <summary>A run id from the run folder's name and the time (unique in one coordinator's lifetime).</summary>

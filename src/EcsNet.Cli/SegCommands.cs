@@ -30,14 +30,18 @@ public static class SegCommands
         var voc = new Option<string>("--voc") { Description = "VOC2012 (or VOCdevkit) folder.", Required = true };
         var labels = new Option<string>("--labels") { Description = "Folder of pseudo-label PNGs named <id>.png (e.g. RUN/rw/labels); they replace the masks.", Required = true };
         var split = new Option<string>("--split") { Description = "Split to train on (train, train_aug, or an id-list file).", DefaultValueFactory = _ => "train" };
-        var backbone = new Option<BackboneKind?>("--backbone") { Description = "small, resnet38 (dilated head), vgg16 (DeepLab-v1 LargeFOV) or resnet18 (dilated head; ImageNet weights installed with the build)." };
-        var weights = new Option<string?>("--weights") { Description = "ImageNet weights file of the trunk (PyTorch state dict or safetensors)." };
+        var cpu = ExperimentConfig.SmallCpu;
+        var backbone = new Option<BackboneKind?>("--backbone")
+        {
+            Description = $"small, resnet38 (dilated head), vgg16 (DeepLab-v1 LargeFOV) or resnet18 (dilated head; ImageNet weights installed with the build) (default: the experiment's seg.backbone, else its backbone: {cpu.Seg.BackboneFor(cpu).ToString().ToLowerInvariant()}).",
+        };
+        var weights = new Option<string?>("--weights") { Description = "ImageNet weights file of the trunk (PyTorch state dict or safetensors); without it (or --trunk-from) the trunk starts from scratch (resnet18: from the ImageNet weights installed with the build)." };
         var trunkFrom = new Option<string?>("--trunk-from") { Description = "Start the trunk from a train-cam run's trained trunk instead of ImageNet weights (CPU runs without ImageNet weights; same trunk kind)." };
-        var epochs = new Option<int?>("--epochs") { Description = "Epochs (docs/METHOD.md §5: 20)." };
-        var crop = new Option<int?>("--crop") { Description = "Crop size (docs/METHOD.md §5: 321)." };
-        var batch = new Option<int?>("--batch") { Description = "Batch (docs/METHOD.md §5: 10)." };
-        var seed = new Option<int?>("--seed") { Description = "Seed of every random choice." };
-        var threads = new Option<int?>("--threads") { Description = "LibTorch intra-op threads." };
+        var epochs = new Option<int?>("--epochs") { Description = $"Epochs ({CamCommands.FromExperiment("seg.epochs", cpu.Seg.Epochs)}; docs/METHOD.md §5: 20)." };
+        var crop = new Option<int?>("--crop") { Description = $"Crop size ({CamCommands.FromExperiment("seg.crop", cpu.Seg.Crop)}; docs/METHOD.md §5: 321)." };
+        var batch = new Option<int?>("--batch") { Description = $"Batch ({CamCommands.FromExperiment("seg.batchSize", cpu.Seg.BatchSize)}; docs/METHOD.md §5: 10)." };
+        var seed = new Option<int?>("--seed") { Description = $"Seed of every random choice ({CamCommands.FromExperiment("seg.seed", cpu.Seg.Seed)})." };
+        var threads = new Option<int?>("--threads") { Description = $"LibTorch intra-op threads, 0 = LibTorch's own choice ({CamCommands.FromExperiment("seg.threads", cpu.Seg.Threads)})." };
         var onBad = new Option<OnBadSample>("--on-bad-sample") { Description = "fail (default) or skip bad training images, with a count.", DefaultValueFactory = _ => OnBadSample.Fail };
         var output = new Option<string>("--out") { Description = "Run folder: checkpoints, train-log.jsonl, TensorBoard events, experiment.json.", Required = true };
         var cmd = new Command("train-seg", "Train the segmentation network (DeepLab) on pseudo labels; resumes from the run's last checkpoint.")
@@ -62,13 +66,16 @@ public static class SegCommands
                     TrunkFromCam = parse.GetValue(trunkFrom) is not null,
                 },
             };
+            config.Validate();   // before any file: a rejected option leaves no run folder or experiment.json behind
+            if (parse.GetValue(trunkFrom) is null)
+                NewRunFolder.CheckWeights(config.Seg.WeightsFor(config), "--weights or the experiment's seg.weights");
             // Weak training: the split's masks are never opened (VocOptions.Masks stays None).
             var dataset = VocDataset.Open(parse.GetValue(voc)!, parse.GetValue(split)!, new VocOptions { OnBadSample = parse.GetValue(onBad) });
             if (dataset.Skipped.Count > 0)
                 io.Err.WriteLine($"skipped {dataset.Skipped.Count} bad sample(s):{Environment.NewLine}  " + string.Join(Environment.NewLine + "  ", dataset.Skipped));
-            var result = await Progress.Run(io, "train-seg", (report, ct2) =>
+            var result = await NewRunFolder.Run(parse.GetValue(output)!, () => Progress.Run(io, "train-seg", (report, ct2) =>
                 SegStage.Train(config, dataset, parse.GetValue(labels)!, parse.GetValue(output)!, parse.GetValue(trunkFrom), new TrainingCallbacks(OnStep: r =>
-                    report(r.Step, r.MaxSteps, $"epoch {r.Epoch + 1} lr {r.LearningRate:G3} loss {r.Loss:F4}")), ct2), ct);
+                    report(r.Step, r.MaxSteps, $"epoch {r.Epoch + 1} lr {r.LearningRate:G3} loss {r.Loss:F4}")), ct2), ct));
             io.Console.MarkupLine($"trained {result.Steps}/{result.MaxSteps} steps (last loss {result.LastLoss:F4}); checkpoint [bold]{Markup.Escape(result.Checkpoint ?? "")}[/]");
             return EcsNetCli.ExitOk;
         }));
@@ -77,7 +84,11 @@ public static class SegCommands
 
     private static Command InferSeg(CliIo io)
     {
-        var run = new Option<string>("--run") { Description = "Run folder of train-seg.", Required = true };
+        var run = new Option<string>("--run")
+        {
+            Description = "Trained segmentation network: the run folder of train-seg, the pipeline's RUN/seg (or RUN, its run root), or one checkpoint folder.",
+            Required = true,
+        };
         var voc = new Option<string>("--voc") { Description = "VOC2012 (or VOCdevkit) folder.", Required = true };
         var split = new Option<string>("--split") { Description = "Split to label.", DefaultValueFactory = _ => "val" };
         var output = new Option<string>("--out") { Description = "Output folder: <id>.png label maps, overlays/.", Required = true };
@@ -85,13 +96,15 @@ public static class SegCommands
         var overlays = new Option<string[]>("--overlay") { Description = "Image ids to draw label overlays for (repeatable or comma-separated).", AllowMultipleArgumentsPerToken = true };
         var cmd = new Command("infer-seg", "Multi-scale + flip segmentation inference (optional dense CRF): label PNGs, overlays, and mIoU when the split has masks. --set seg.scales=[1.0] etc. override the run's inference options.")
         {
-            run, voc, split, output, crf, overlays, CamCommands.SetOption,
+            run, voc, split, output, crf, overlays, CamCommands.OverlaySizeOption, CamCommands.SetOption,
         };
         cmd.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
         {
-            var runDir = parse.GetValue(run)!;
-            var config = ExperimentFile.Load(null, SegStage.LoadRunConfig(runDir), parse.GetValue(CamCommands.SetOption));
+            var trained = TrainedRun.Find(parse.GetValue(run)!, SegStage.StageName, "train-seg");
+            var runDir = trained.Weights;
+            var config = ExperimentFile.Load(null, SegStage.LoadRunConfig(trained.ConfigDir), parse.GetValue(CamCommands.SetOption));
             if (parse.GetValue(crf)) config = config with { Seg = config.Seg with { Crf = true } };
+            config = CamCommands.WithOverlaySize(parse, config);
             var crfDelegate = config.Seg.Crf
                 ? DenseCrf ?? throw new BadInputException("--crf", "no dense CRF is available in this build")
                 : null;
@@ -102,7 +115,7 @@ public static class SegCommands
             {
                 using var model = SegStage.LoadModel(config, runDir);
                 return SegInference.Run(model, dataset, outDir, config.Seg, crfDelegate, ids, Path.Combine(outDir, "overlays"),
-                    new Progress<(int Done, int Total)>(p => progress(p.Done, p.Total, "")), ct2);
+                    new Progress<(int Done, int Total)>(p => progress(p.Done, p.Total, "")), ct2, config.Overlays);
             }, ct);
             io.Console.MarkupLine($"wrote {report.Images} label PNGs to [bold]{Markup.Escape(outDir)}[/] in {report.Seconds:F1} s{(report.Crf ? " (with CRF)" : "")}");
             if (LabelEvaluation.TryScore(parse.GetValue(voc)!, parse.GetValue(split)!, outDir) is { } score)

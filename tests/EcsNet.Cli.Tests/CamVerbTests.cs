@@ -49,6 +49,22 @@ public class CamVerbTests
             Assert.True(File.Exists(Path.Combine(labels, "cams", id + ".npy")));
         }
         Assert.NotEmpty(Directory.GetFiles(Path.Combine(labels, "overlays"), "synth_000000_cam_*.png"));
+        // The 64-px pictures come out at the default 384-px long edge, with a legend strip under them.
+        var overlay = ImageCodec.ReadSize(Path.Combine(labels, "overlays", "synth_000000_labels.png"));
+        var source = ImageCodec.ReadSize(Path.Combine(voc, "JPEGImages", "synth_000000.jpg"));
+        double factor = 384.0 / Math.Max(source.Width, source.Height);
+        Assert.InRange(overlay.Width, (int)(source.Width * factor) - 1, (int)(source.Width * factor) + 1);
+        Assert.True(overlay.Height > source.Height * factor + 1, $"no legend under the picture: {overlay}");
+
+        var native = dir.File("native");
+        infer = await Ecsnet.Run("infer-cam", "--run", run, "--voc", voc, "--split", "val", "--out", native, "--overlay", "synth_000006",
+            "--overlay-size", "0", "--set", "overlays.legend=false");
+        Assert.True(infer.Exit == 0, infer.ToString());
+        Assert.Equal(ImageCodec.ReadSize(Path.Combine(voc, "JPEGImages", "synth_000006.jpg")),
+            ImageCodec.ReadSize(Path.Combine(native, "overlays", "synth_000006_labels.png")));
+        var bad = await Ecsnet.Run("infer-cam", "--run", run, "--voc", voc, "--out", dir.File("bad"), "--overlay-size", "-3");
+        Assert.Equal(2, bad.Exit);
+        Assert.Contains("--overlay-size: must lie in 0..4096", bad.Err);
 
         var eval = await Ecsnet.Run("eval", "--voc", voc, "--split", "train", "--pred", labels, "--json");
         Assert.True(eval.Exit == 0, eval.ToString());
@@ -68,6 +84,82 @@ public class CamVerbTests
         r = await Ecsnet.Run("train-cam", "--voc", dir.File("VOC2012"), "--out", dir.File("run"), "--config", yaml);
         Assert.Equal(2, r.Exit);
         Assert.Contains("exp.yaml: unknown option 'crfz'", r.Err);
+
+        // A value of the wrong type: the key, the value and the type in words, not the serializer's text.
+        r = await Ecsnet.Run("train-cam", "--voc", dir.File("VOC2012"), "--out", dir.File("run"), "--set", "camTraining.momentum=abc");
+        Assert.Equal(2, r.Exit);
+        Assert.Equal("error: --set camTraining.momentum=abc: camTraining.momentum: \"abc\" is not a number (expected a decimal number)", r.Err.Trim());
+        File.WriteAllText(yaml, "cam:\n  beta: 0.7\ncamTraining:\n  momentum: abc\n");
+        r = await Ecsnet.Run("train-cam", "--voc", dir.File("VOC2012"), "--out", dir.File("run"), "--config", yaml);
+        Assert.Equal(2, r.Exit);
+        Assert.Contains("exp.yaml:4: camTraining.momentum: \"abc\" is not a number (expected a decimal number)", r.Err);
+        Assert.DoesNotContain("LineNumber", r.Err);
+        Assert.False(Directory.Exists(dir.File("run")), "a rejected option must not leave a run folder behind");
+    }
+
+    [Fact]
+    public async Task InferCamFindsTheRunFromThePipelinesStageFolderItsRootOrACheckpoint()
+    {
+        using var dir = await Synth();
+        var voc = dir.File("VOC2012");
+        // The pipeline's layout: RUN/experiment.json, the CAM network in RUN/cam/run.
+        var root = dir.File("RUN");
+        var camRun = Path.Combine(root, "cam", "run");
+        var train = await Ecsnet.Run(new[] { "train-cam", "--voc", voc, "--out", camRun }.Concat(Tiny).ToArray());
+        Assert.True(train.Exit == 0, train.ToString());
+        File.Copy(Path.Combine(camRun, "experiment.json"), Path.Combine(root, "experiment.json"));
+
+        var checkpoint = Directory.GetDirectories(Path.Combine(camRun, "checkpoints"), "step-*").Order().Last();
+        foreach (var given in new[] { camRun, Path.Combine(root, "cam"), root, checkpoint })
+        {
+            var infer = await Ecsnet.Run("infer-cam", "--run", given, "--voc", voc, "--split", "val", "--out", dir.File("o"));
+            Assert.True(infer.Exit == 0, $"--run {given}: {infer}");
+        }
+
+        // Two trained runs under one folder: which one is meant is not guessed.
+        CopyDirectory(camRun, Path.Combine(root, "run"));
+        var two = await Ecsnet.Run("infer-cam", "--run", root, "--voc", voc, "--out", dir.File("o"));
+        Assert.Equal(2, two.Exit);
+        Assert.Contains("more than one train-cam run under it", two.Err);
+    }
+
+    private static void CopyDirectory(string from, string to)
+    {
+        foreach (var file in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
+        {
+            var target = Path.Combine(to, Path.GetRelativePath(from, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+    }
+
+    [Fact]
+    public async Task InferCamWarnsOfClassesTheNetworkNeverTrainedOn()
+    {
+        using var dir = new TempDir();
+        async Task<string> Set(string name, string classes)
+        {
+            var r = await Ecsnet.Run("data", "synth", "--out", dir.File(name), "--images", "6", "--val", "2", "--size", "64", "--seed", "3", "--classes", classes);
+            Assert.True(r.Exit == 0, r.ToString());
+            return Path.Combine(dir.File(name), "VOC2012");
+        }
+        var birdsAndCats = await Set("a", "bird,cat");
+        var dogsAndCats = await Set("b", "dog,cat");
+        var run = dir.File("run");
+        var train = await Ecsnet.Run(new[] { "train-cam", "--voc", birdsAndCats, "--out", run }.Concat(Tiny).ToArray());
+        Assert.True(train.Exit == 0, train.ToString());
+        Assert.Contains("\"bird\"", File.ReadAllText(Path.Combine(run, "trained-classes.json")));
+
+        var same = await Ecsnet.Run("infer-cam", "--run", run, "--voc", birdsAndCats, "--out", dir.File("o1"));
+        Assert.True(same.Exit == 0, same.ToString());
+        Assert.DoesNotContain("warning", same.Err);
+
+        var other = await Ecsnet.Run("infer-cam", "--run", run, "--voc", dogsAndCats, "--out", dir.File("o2"));
+        Assert.True(other.Exit == 0, other.ToString());
+        var dogs = File.ReadAllLines(Path.Combine(dogsAndCats, "ImageSets", "Segmentation", "train.txt"))
+            .Count(id => File.ReadAllText(Path.Combine(dogsAndCats, "Annotations", id + ".xml")).Contains("<name>dog</name>"));
+        Assert.Contains($"warning: images of classes dog ({dogs} of 6 images) were never in the CAM's training labels; their pixels can only be background", other.Err);
+        Assert.DoesNotContain("cat (", other.Err);
     }
 
     [Fact]
@@ -113,6 +205,9 @@ public class CamVerbTests
         var r = await Ecsnet.Run("infer-cam", "--run", dir.File("nothing"), "--voc", dir.File("VOC2012"), "--out", dir.File("o"));
         Assert.Equal(2, r.Exit);
         Assert.Contains("nothing: not a train-cam run folder", r.Err);
+        // What was looked for: the folder, a stage folder's run/, a pipeline run's cam/run/.
+        Assert.Contains(Path.Combine(dir.File("nothing"), "run") + Path.DirectorySeparatorChar, r.Err);
+        Assert.Contains(Path.Combine(dir.File("nothing"), "cam", "run") + Path.DirectorySeparatorChar, r.Err);
     }
 
     [Fact]
@@ -127,10 +222,21 @@ public class CamVerbTests
         Assert.Matches(@"embedded cluster akka\.tcp://ecsnet@127\.0\.0\.1:\d+: roles coordinator, worker, preprocess; 1 worker actor\(s\) on cpu", first.Out);
         Assert.Contains("stage cam: new", first.Out);
         Assert.True(File.Exists(Path.Combine(run, "cam", "manifest.json")));
+        // The stage's overlays: enlarged from the 64-px pictures, a legend strip under each.
+        foreach (var png in Directory.GetFiles(Path.Combine(run, "cam", "labels", "overlays"), "*.png"))
+        {
+            var size = ImageCodec.ReadSize(png);
+            Assert.True(size.Width == 384 || size.Height > 384, $"{Path.GetFileName(png)} is {size}");
+        }
 
         var second = await Ecsnet.Run(args);
         Assert.True(second.Exit == 0, second.ToString());
         Assert.Contains("stage cam: reused", second.Out);
+
+        // How overlays are drawn is no input of the stage.
+        var resized = await Ecsnet.Run(args.Concat(new[] { "overlays.longEdge=512" }).ToArray());
+        Assert.True(resized.Exit == 0, resized.ToString());
+        Assert.Contains("stage cam: reused", resized.Out);
 
         // Corrupt one pseudo label: the manifest notices and the stage is recomputed.
         var label = Directory.GetFiles(Path.Combine(run, "cam", "labels"), "*.png")[0];

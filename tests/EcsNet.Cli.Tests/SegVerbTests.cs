@@ -57,6 +57,17 @@ public class SegVerbTests
         }
         Assert.True(File.Exists(Path.Combine(preds, "overlays", "synth_000006_seg.png")));
 
+        // The pipeline's layout RUN/seg/run: the stage folder and the run root find it too.
+        var pipelineRun = dir.File("RUN");
+        Directory.CreateDirectory(Path.Combine(pipelineRun, "seg"));
+        Directory.Move(run, Path.Combine(pipelineRun, "seg", "run"));
+        foreach (var given in new[] { Path.Combine(pipelineRun, "seg"), pipelineRun })
+        {
+            var found = await Ecsnet.Run("infer-seg", "--run", given, "--voc", voc, "--split", "val", "--out", dir.File("found"));
+            Assert.True(found.Exit == 0, $"--run {given}: {found}");
+        }
+        Directory.Move(Path.Combine(pipelineRun, "seg", "run"), run);
+
         var eval = await Ecsnet.Run("eval", "--voc", voc, "--split", "val", "--pred", preds, "--json");
         Assert.True(eval.Exit == 0, eval.ToString());
         Assert.Contains("\"meanIoU\"", eval.Out, StringComparison.OrdinalIgnoreCase);

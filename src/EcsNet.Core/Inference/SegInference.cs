@@ -87,7 +87,7 @@ public static class SegInference
     /// </summary>
     public static SegInferenceReport Run(DeepLab model, VocDataset dataset, string outDir, SegOptions options, Func<RgbImage, float[], int, float[]>? crf = null,
         IReadOnlySet<string>? overlayIds = null, string? overlayDir = null,
-        IProgress<(int Done, int Total)>? progress = null, CancellationToken ct = default)
+        IProgress<(int Done, int Total)>? progress = null, CancellationToken ct = default, OverlayOptions? overlayOptions = null)
     {
         var sw = Stopwatch.StartNew();
         if (options.Threads > 0)
@@ -103,7 +103,7 @@ public static class SegInference
             if (overlayDir is not null && overlayIds?.Contains(sample.Id) == true)
             {
                 Directory.CreateDirectory(overlayDir);
-                ImageCodec.WriteRgbPng(Path.Combine(overlayDir, sample.Id + "_seg.png"), Overlays.LabelBlend(image, labels));
+                Overlays.WriteLabelOverlay(Path.Combine(overlayDir, sample.Id + "_seg.png"), image, labels, overlayOptions);
             }
             progress?.Report((++done, dataset.Count));
         }

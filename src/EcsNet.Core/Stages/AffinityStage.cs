@@ -134,8 +134,8 @@ public sealed class AffinityStage : IPipelineStage
             var cropped = new byte[images[i].Width * images[i].Height];
             for (int y = 0; y < images[i].Height; y++)
                 Array.Copy(up.Labels, y * up.Width, cropped, y * images[i].Width, images[i].Width);
-            ImageCodec.WriteRgbPng(Path.Combine(dir, train.Samples[i].Id + "_affinity_labels.png"),
-                Overlays.LabelBlend(images[i], new LabelMask(images[i].Width, images[i].Height, cropped)));
+            Overlays.WriteLabelOverlay(Path.Combine(dir, train.Samples[i].Id + "_affinity_labels.png"),
+                images[i], new LabelMask(images[i].Width, images[i].Height, cropped), config.Overlays);
         }
     }
 }

@@ -86,7 +86,7 @@ public sealed class CamStage : IPipelineStage
         TrainingCallbacks? callbacks = null, CancellationToken ct = default, TrainingPlacement? placement = null)
     {
         placement ??= TrainingPlacement.Local;
-        config.CamTraining.Validate();   // before any sample source or file: a bad option names its key
+        config.Validate();   // the whole experiment, before any sample source or file: experiment.json is written only valid
         var spec = new CamSampleSpec
         {
             VocRoot = dataset.Root, Split = dataset.Split, Voc = dataset.Options, CacheImages = dataset.Count <= 2000,
@@ -96,11 +96,71 @@ public sealed class CamStage : IPipelineStage
         Directory.CreateDirectory(runDir);
         var configPath = Path.Combine(runDir, ConfigFileName);
         if (placement.IsRoot)
+        {
             File.WriteAllText(configPath, JsonSerializer.Serialize(config, ConfigJson.Options));
+            RecordTrainedClasses(runDir, dataset);
+        }
         using var model = Seeded(config.CamTraining.Seed, () => CreateModel(config));
         bool pretrained = TrunkWeights.LoadImageNet(model.Trunk, config.Weights, config.Pretrained);
         using var task = new CamTrainingTask(model, config.CamTraining, pretrained, placement.Device);
         return TrainingLoop.Run(task, source, runDir, placement.Group, callbacks, ct);
+    }
+
+    /// <summary>What a run records of the image-level labels it trained on, in its folder.</summary>
+    public const string TrainedClassesFileName = "trained-classes.json";
+
+    private sealed record TrainedClassesRecord(IReadOnlyList<string> Classes);
+
+    /// <summary>
+    /// Adds the classes of <paramref name="dataset"/>'s image labels to the run's record (a resumed run may have
+    /// started on another split), so that inference can tell which classes the network never learned.
+    /// </summary>
+    private static void RecordTrainedClasses(string runDir, VocDataset dataset)
+    {
+        var classes = dataset.Samples.SelectMany(s => s.Labels).ToHashSet();
+        try
+        {
+            if (TrainedClasses(runDir) is { } earlier)
+                classes.UnionWith(earlier);
+        }
+        catch (BadInputException)
+        {
+            // An unreadable record is rewritten from this split rather than stopping the training.
+        }
+        var record = new TrainedClassesRecord(classes.Order().Select(c => VocClasses.Names[c]).ToList());
+        AtomicFile.WriteAllBytes(Path.Combine(runDir, TrainedClassesFileName), JsonSerializer.SerializeToUtf8Bytes(record, ConfigJson.Options));
+    }
+
+    /// <summary>The classes of the image labels a run's CAM network trained on; null for a run that kept no record.</summary>
+    public static IReadOnlySet<int>? TrainedClasses(string runDir)
+    {
+        var path = Path.Combine(runDir, TrainedClassesFileName);
+        if (!File.Exists(path))
+            return null;
+        try
+        {
+            var record = JsonSerializer.Deserialize<TrainedClassesRecord>(File.ReadAllText(path), ConfigJson.Options)
+                ?? throw new JsonException("empty");
+            return record.Classes.Select(name => VocClasses.IndexOf(name) is var c and > 0 ? c
+                : throw new BadInputException(path, $"'{name}' is not a VOC foreground class")).ToHashSet();
+        }
+        catch (JsonException e)
+        {
+            throw new BadInputException(path, $"unreadable record of the trained classes: {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// Classes in <paramref name="dataset"/>'s image labels that the run's CAM network never had in its training
+    /// labels, each with the number of images showing it: its classifier learned nothing for them, so their CAMs
+    /// stay below the background score and their pixels come out as background. Empty when the run kept no record.
+    /// </summary>
+    public static IReadOnlyList<(int Class, int Images)> UnseenClasses(string runDir, VocDataset dataset)
+    {
+        if (TrainedClasses(runDir) is not { } trained)
+            return Array.Empty<(int, int)>();
+        return dataset.Samples.SelectMany(s => s.Labels).Where(c => !trained.Contains(c))
+            .GroupBy(c => c).OrderBy(g => g.Key).Select(g => (g.Key, g.Count())).ToList();
     }
 
     /// <summary>
@@ -122,15 +182,7 @@ public sealed class CamStage : IPipelineStage
         var path = Path.Combine(runDir, ConfigFileName);
         if (!File.Exists(path))
             throw new BadInputException(runDir, $"not a train-cam run folder ({ConfigFileName} is missing)");
-        try
-        {
-            return JsonSerializer.Deserialize<ExperimentConfig>(File.ReadAllText(path), ConfigJson.Options)
-                ?? throw new JsonException("empty");
-        }
-        catch (JsonException e)
-        {
-            throw new BadInputException(path, $"unreadable experiment file: {e.Message}");
-        }
+        return ExperimentJson.Read(path);
     }
 
     /// <summary>CAMs of one image at its full size, for its image-level classes.</summary>
@@ -163,7 +215,7 @@ public sealed class CamStage : IPipelineStage
             if (overlayIds.Contains(sample.Id))
             {
                 Directory.CreateDirectory(overlayDir);
-                Overlays.WriteCamOverlays(overlayDir, sample.Id, image, cams, labels);
+                Overlays.WriteCamOverlays(overlayDir, sample.Id, image, cams, labels, config.Overlays);
             }
             progress?.Report((++done, dataset.Count));
         }

@@ -36,8 +36,8 @@ public sealed class CrfStage : IPipelineStage
         {
             var overlayDir = Path.Combine(outDir, "overlays");
             Directory.CreateDirectory(overlayDir);
-            ImageCodec.WriteRgbPng(Path.Combine(overlayDir, sample.Id + "_labels.png"),
-                Overlays.LabelBlend(ImageCodec.ReadRgb(sample.ImagePath), ImageCodec.ReadLabelPng(Path.Combine(outDir, sample.Id + ".png"))));
+            Overlays.WriteLabelOverlay(Path.Combine(overlayDir, sample.Id + "_labels.png"),
+                ImageCodec.ReadRgb(sample.ImagePath), ImageCodec.ReadLabelPng(Path.Combine(outDir, sample.Id + ".png")), context.Config.Overlays);
         }
         var metrics = new Dictionary<string, double> { ["images"] = train.Count, ["imagesPerSecond"] = train.Count / sw.Elapsed.TotalSeconds };
         if (LabelEvaluation.TryScore(context.VocRoot, context.TrainSplit, outDir) is { } score)

@@ -3,6 +3,7 @@ using EcsNet.Core.Nets;
 using EcsNet.Core.Training;
 using EcsNet.Core.Weights;
 using EcsNet.Data;
+using EcsNet.Labels.Cams;
 using EcsNet.Labels.Crf;
 using EcsNet.Labels.Propagation;
 
@@ -69,6 +70,12 @@ public sealed record ExperimentConfig
 
     /// <summary>Segmentation network trained on the pseudo labels (docs/METHOD.md §5: DeepLab, 321 crops, lr 0.001 poly, batch 10, 20 epochs).</summary>
     public SegOptions Seg { get; init; } = new();
+
+    /// <summary>
+    /// How overlay PNGs are drawn (size, legend): for people only, so no stage's outputs depend on it and a change
+    /// recomputes nothing.
+    /// </summary>
+    public OverlayOptions Overlays { get; init; } = new();
 
     /// <summary>The plain CAM baseline (paper Table 4, first row) with the other options of <paramref name="cam"/>.</summary>
     public static EcsNetOptions CamBaselineOf(EcsNetOptions cam) =>
@@ -144,6 +151,11 @@ public sealed record ExperimentConfig
             {
                 throw new BadInputException(key, e.Problem, e);
             }
+            catch (ArgumentException e)
+            {
+                // Options records of the data layer (AugmentOptions) report a bad value as an argument error.
+                throw new BadInputException(key, e.Message, e);
+            }
         }
         Check("trunk", Trunk.Validate);
         Check("cam", Cam.Validate);
@@ -154,6 +166,7 @@ public sealed record ExperimentConfig
         Check("affinity", Affinity.Validate);
         Check("randomWalk", RandomWalk.Validate);
         Check("seg", Seg.Validate);
+        Check("overlays", Overlays.Validate);
         if (!(BackgroundThreshold is > 0 and < 1))
             throw new BadInputException("backgroundThreshold", $"must lie in (0, 1), got {BackgroundThreshold}");
     }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using EcsNet.Data;
@@ -9,7 +10,7 @@ namespace EcsNet.Core.Stages;
 /// <summary>
 /// Reads an experiment file (YAML or JSON, camelCase keys mirroring <see cref="ExperimentConfig"/>) on top of
 /// a base config and applies <c>--set path=value</c> overrides. Unknown keys and bad values are errors that
-/// name the file (or the override) and the key. The same file may also say what to run — <see cref="RunKeys"/>:
+/// name the file (with the YAML line of the value) or the override, the key, the value and the type the key takes. The same file may also say what to run — <see cref="RunKeys"/>:
 /// name, dataset, stages, workers (docs/EXPERIMENTS.md) — which <c>ecsnet submit</c> reads and the hyperparameter
 /// readers pass over.
 /// </summary>
@@ -19,6 +20,12 @@ public static class ExperimentFile
 
     /// <summary>Top-level keys that describe the run rather than a stage's options.</summary>
     public static readonly IReadOnlySet<string> RunKeys = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { "name", "dataset", "stages", "workers" };
+
+    /// <summary>
+    /// The line of every value of a document read from YAML, by lower-case key path (<c>camtraining.momentum</c>,
+    /// <c>caminference.scales[1]</c>), so that an error can point into the file the user wrote.
+    /// </summary>
+    private static readonly ConditionalWeakTable<JsonObject, Dictionary<string, int>> YamlLines = new();
 
     public static ExperimentConfig Load(string? path, ExperimentConfig baseConfig, IEnumerable<string>? overrides = null) =>
         Apply(path is null ? null : ReadDocument(path), path ?? "--set", baseConfig, overrides);
@@ -35,14 +42,17 @@ public static class ExperimentFile
     public static JsonObject ParseDocument(string text, string source, bool json = false)
     {
         JsonNode? file;
+        var lines = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
         try
         {
-            file = json ? JsonNode.Parse(text) : YamlToJson(text);
+            file = json ? JsonNode.Parse(text) : YamlToJson(text, lines);
         }
         catch (Exception e) when (e is JsonException or YamlException)
         {
             throw new BadInputException(source, $"not valid {(json ? "JSON" : "YAML")}: {e.Message}");
         }
+        if (file is JsonObject read && !json)
+            YamlLines.AddOrUpdate(read, lines);
         return file switch
         {
             JsonObject obj => obj,
@@ -63,22 +73,45 @@ public static class ExperimentFile
             var options = new JsonObject(document.Where(p => !RunKeys.Contains(p.Key)).Select(p => KeyValuePair.Create(p.Key, p.Value?.DeepClone())));
             Merge(node, options, source, "");
         }
+        var overridden = new List<(string Key, string Text)>();
         foreach (var o in overrides ?? Array.Empty<string>())
-            ApplyOverride(node, o);
+            overridden.Add((ApplyOverride(node, o), o));
         try
         {
             return node.Deserialize<ExperimentConfig>(Json) ?? throw new JsonException("empty");
         }
         catch (JsonException e)
         {
-            throw new BadInputException(source, $"bad option value: {e.Message}");
+            if (OptionValueError.Describe(e, node, typeof(ExperimentConfig)) is not { } error)
+                throw new BadInputException(source, $"bad option value: {e.Message}", e);
+            // The last override that set the key (or a group holding it) is the one at fault; else the file.
+            static bool Covers(string set, string key) =>
+                string.Equals(set, key, StringComparison.OrdinalIgnoreCase)
+                || key.StartsWith(set + ".", StringComparison.OrdinalIgnoreCase) || key.StartsWith(set + "[", StringComparison.OrdinalIgnoreCase);
+            var culprit = overridden.LastOrDefault(o => Covers(o.Key, error.Key) || Covers(error.Key, o.Key));
+            if (culprit.Text is not null)
+                throw new BadInputException($"--set {culprit.Text}", $"{error.Key}: {error.Problem}", e);
+            if (document is not null && Line(document, error.Key) is { } line)
+                throw new BadInputException($"{source}:{line}", $"{error.Key}: {error.Problem}", e);
+            throw new BadInputException(source, $"{error.Key}: {error.Problem}", e);
         }
+    }
+
+    /// <summary>The YAML line of <paramref name="key"/>'s value (or of the nearest group holding it), when the document came from YAML.</summary>
+    private static int? Line(JsonObject document, string key)
+    {
+        if (!YamlLines.TryGetValue(document, out var lines))
+            return null;
+        for (var k = key; k.Length > 0; k = k[..Math.Max(0, k.LastIndexOfAny(['.', '[']))])
+            if (lines.TryGetValue(k, out var line))
+                return line;
+        return null;
     }
 
     public static string ToJson(ExperimentConfig config) => JsonSerializer.Serialize(config, Json);
 
-    /// <summary>Sets one option, e.g. <c>cam.beta=0.7</c> or <c>camInference.scales=[1,0.5]</c>.</summary>
-    private static void ApplyOverride(JsonObject root, string text)
+    /// <summary>Sets one option, e.g. <c>cam.beta=0.7</c> or <c>camInference.scales=[1,0.5]</c>; returns the key as the options spell it.</summary>
+    private static string ApplyOverride(JsonObject root, string text)
     {
         int eq = text.IndexOf('=');
         if (eq <= 0)
@@ -86,12 +119,15 @@ public static class ExperimentFile
         var path = text[..eq].Trim().Split('.');
         var raw = text[(eq + 1)..].Trim();
         JsonObject parent = root;
+        var names = new List<string>();
         for (int i = 0; i < path.Length - 1; i++)
         {
             var key = FindKey(parent, path[i]) ?? throw new BadInputException($"--set {text}", $"unknown option '{string.Join('.', path[..(i + 1)])}'");
             parent = parent[key] as JsonObject ?? throw new BadInputException($"--set {text}", $"'{path[i]}' is not a group of options");
+            names.Add(key);
         }
         var leaf = FindKey(parent, path[^1]) ?? throw new BadInputException($"--set {text}", $"unknown option '{string.Join('.', path)}'");
+        names.Add(leaf);
         JsonNode? value;
         try
         {
@@ -102,6 +138,7 @@ public static class ExperimentFile
             value = JsonValue.Create(raw);   // bare words: enum names, paths
         }
         parent[leaf] = value;
+        return string.Join('.', names);
     }
 
     private static string? FindKey(JsonObject obj, string key) =>
@@ -120,21 +157,30 @@ public static class ExperimentFile
     }
 
     /// <summary>YAML → JSON nodes; scalars become numbers/booleans/null where they read as such.</summary>
-    private static JsonNode? YamlToJson(string text)
+    private static JsonNode? YamlToJson(string text, Dictionary<string, int> lines)
     {
         var stream = new YamlStream();
         stream.Load(new StringReader(text));
-        return stream.Documents.Count == 0 ? null : Convert(stream.Documents[0].RootNode);
+        return stream.Documents.Count == 0 ? null : Convert(stream.Documents[0].RootNode, "", lines);
     }
 
-    private static JsonNode? Convert(YamlNode node) => node switch
+    /// <summary>The node as JSON; records the line of every value under its key path (YamlDotNet counts lines from 1).</summary>
+    private static JsonNode? Convert(YamlNode node, string path, Dictionary<string, int> lines)
     {
-        YamlMappingNode map => new JsonObject(map.Children.Select(kv =>
-            KeyValuePair.Create(((YamlScalarNode)kv.Key).Value ?? "", Convert(kv.Value)))),
-        YamlSequenceNode seq => new JsonArray(seq.Children.Select(Convert).ToArray()),
-        YamlScalarNode s => Scalar(s),
-        _ => null,
-    };
+        if (path.Length > 0)
+            lines[path] = (int)node.Start.Line;
+        return node switch
+        {
+            YamlMappingNode map => new JsonObject(map.Children.Select(kv =>
+            {
+                var key = ((YamlScalarNode)kv.Key).Value ?? "";
+                return KeyValuePair.Create(key, Convert(kv.Value, path.Length == 0 ? key : $"{path}.{key}", lines));
+            })),
+            YamlSequenceNode seq => new JsonArray(seq.Children.Select((child, i) => Convert(child, $"{path}[{i}]", lines)).ToArray()),
+            YamlScalarNode s => Scalar(s),
+            _ => null,
+        };
+    }
 
     private static JsonNode? Scalar(YamlScalarNode s)
     {

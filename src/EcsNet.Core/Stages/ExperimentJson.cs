@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using EcsNet.Data;
 
 namespace EcsNet.Core.Stages;
@@ -14,14 +15,26 @@ public static class ExperimentJson
     {
         if (!File.Exists(path))
             throw new BadInputException(path, "experiment file not found");
+        JsonNode? node;
         try
         {
-            return JsonSerializer.Deserialize<ExperimentConfig>(File.ReadAllText(path), ConfigJson.Options)
-                   ?? throw new JsonException("empty");
+            node = JsonNode.Parse(File.ReadAllText(path));
         }
         catch (JsonException e)
         {
             throw new BadInputException(path, $"unreadable experiment file: {e.Message}");
+        }
+        try
+        {
+            return node.Deserialize<ExperimentConfig>(ConfigJson.Options) ?? throw new JsonException("empty");
+        }
+        catch (JsonException e)
+        {
+            // A wrong type names the key, the value and the type it takes (the serializer's line would be one of
+            // the re-serialised node, not of the file).
+            if (OptionValueError.Describe(e, node, typeof(ExperimentConfig)) is { } error)
+                throw new BadInputException(path, $"{error.Key}: {error.Problem}", e);
+            throw new BadInputException(path, $"unreadable experiment file: {e.Message}", e);
         }
     }
 }

@@ -101,8 +101,8 @@ public sealed class RandomWalkStage : IPipelineStage
         foreach (var sample in train.Samples.Take(3))
         {
             Directory.CreateDirectory(Path.Combine(outDir, "overlays"));
-            ImageCodec.WriteRgbPng(Path.Combine(outDir, "overlays", sample.Id + "_labels.png"),
-                Overlays.LabelBlend(ImageCodec.ReadRgb(sample.ImagePath), ImageCodec.ReadLabelPng(Path.Combine(outDir, sample.Id + ".png"))));
+            Overlays.WriteLabelOverlay(Path.Combine(outDir, "overlays", sample.Id + "_labels.png"),
+                ImageCodec.ReadRgb(sample.ImagePath), ImageCodec.ReadLabelPng(Path.Combine(outDir, sample.Id + ".png")), context.Config.Overlays);
         }
         var metrics = new Dictionary<string, double> { ["images"] = train.Count, ["imagesPerSecond"] = train.Count / sw.Elapsed.TotalSeconds };
         if (LabelEvaluation.TryScore(context.VocRoot, context.TrainSplit, outDir) is { } score)

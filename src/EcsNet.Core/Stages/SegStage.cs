@@ -74,7 +74,7 @@ public sealed class SegStage : IPipelineStage
         var val = VocDataset.Open(context.VocRoot, context.ValSplit);
         var overlays = val.Samples.Take(OverlayCount).Select(s => s.Id).ToHashSet();
         var report = SegInference.Run(model, val, Path.Combine(dir, "val"), config.Seg, crf, overlays, Path.Combine(dir, "overlays"),
-            new Progress<(int Done, int Total)>(p => context.Progress?.Invoke("seg: infer val", p.Done, p.Total, "")), ct);
+            new Progress<(int Done, int Total)>(p => context.Progress?.Invoke("seg: infer val", p.Done, p.Total, "")), ct, config.Overlays);
         var metrics = new Dictionary<string, double>
         {
             ["images"] = report.Images, ["steps"] = result.Steps, ["finalLoss"] = result.LastLoss,
@@ -117,7 +117,7 @@ public sealed class SegStage : IPipelineStage
     {
         placement ??= TrainingPlacement.Local;
         var seg = config.Seg;
-        seg.Validate();
+        config.Validate();   // the whole experiment, before any file: experiment.json is written only valid
         var spec = new SegSampleSpec
         {
             VocRoot = dataset.Root, Split = dataset.Split, Voc = dataset.Options, CacheImages = dataset.Count <= 2000,
@@ -159,15 +159,7 @@ public sealed class SegStage : IPipelineStage
         var path = Path.Combine(runDir, ConfigFileName);
         if (!File.Exists(path))
             throw new BadInputException(runDir, $"not a train-seg run folder ({ConfigFileName} is missing)");
-        try
-        {
-            return JsonSerializer.Deserialize<ExperimentConfig>(File.ReadAllText(path), ConfigJson.Options)
-                ?? throw new JsonException("empty");
-        }
-        catch (JsonException e)
-        {
-            throw new BadInputException(path, $"unreadable experiment file: {e.Message}");
-        }
+        return ExperimentJson.Read(path);
     }
 
     /// <summary>The network of a run with its latest checkpoint's weights.</summary>
