@@ -8,8 +8,9 @@ Calibration (this machine): `ecsnet bench allreduce --json` outputs of 2..16 pro
 Link speeds (beta) are the figures to plan with, not measured here: NVLink/PCIe inside a node,
 25-400 Gb/s between nodes.
 
-usage: bench/scaling_model.py CALIBRATION_DIR [--grad-mb 420] [--compute-s 0.5] [--leader-cores 4]
-CALIBRATION_DIR holds cal-grpc-P.json and cal-shm-P.json (bench/scaling.sh writes them).
+usage: bench/scaling_model.py CALIBRATION_DIR [--grad-mb 420] [--compute-s 0.5] [--pcie-gbs 12]
+CALIBRATION_DIR holds cal-grpc-P.json and cal-shm-P.json (bench/scaling.sh writes them) and, if present, the
+2-rank runs ecsnet-2.json and ecsnet-2-grpc.json of bench/allreduce.sh (uncontended CPU and bandwidth figures).
 """
 import argparse
 import glob
@@ -49,18 +50,38 @@ def calibrate(folder):
     return ring_alpha, shm_alpha, cpu, rows
 
 
-def flat_ring(p, n, alpha, link):
-    """2(p-1) steps of n/p bytes; every step waits for the slowest link (the NIC once the ring leaves a node)."""
+def grpc_hop_ceiling(cpu_s_per_gb):
+    """One gRPC hop moves a GB for cpu_s_per_gb CPU seconds, about half on each end: with a core on each end it
+    cannot run faster than this (bytes/s), whatever the link."""
+    return 1e9 / (cpu_s_per_gb / 2)
+
+
+def flat_ring(p, g, n, alpha, net, hop_cap):
+    """The gRPC ring over all p ranks: 2(p-1) steps of n/p bytes, each as slow as the slowest hop; hops inside a
+    node are loopback TCP (only the gRPC ceiling), hops between nodes the NIC."""
+    link = hop_cap if p <= g else min(net, hop_cap)
     return 2 * (p - 1) * (alpha + n / p / link)
 
 
-def hierarchical(p, g, n, alpha, shm_alpha, intra, inter, chunk=1 << 20):
-    """Reduce to each node's leader, ring of the k = p/g leaders, broadcast back (not pipelined, as built)."""
+def hierarchical(p, g, n, alpha, shm_alpha, shm_bw, net, hop_cap, chunk=1 << 20):
+    """Reduce into each node's leader through shared memory, gRPC ring of the k = p/g leaders, broadcast back
+    (one after the other, as built). The shared-memory stages cost about 1.5 all-reduces of host memory traffic
+    (measured all-reduce: shm_bw) and 5 waits per chunk."""
     k = max(1, p // g)
-    chunks = max(1, -(-n // chunk))
-    # reduce-scatter + gather to the leader moves about 2n through each rank's memory; the broadcast n
-    local = 0 if g == 1 else (3 + 2) * chunks * shm_alpha + 3 * n / intra
-    ring = 0 if k == 1 else 2 * (k - 1) * (alpha + n / k / inter)
+    chunks = max(1, -(-int(n) // chunk))
+    local = 0 if g == 1 else 5 * chunks * shm_alpha + 1.5 * n / shm_bw
+    ring = 0 if k == 1 else 2 * (k - 1) * (alpha + n / k / min(net, hop_cap))
+    return local + ring
+
+
+def two_dimensional(p, g, n, alpha, shm_alpha, shm_bw, net, hop_cap, chunk=1 << 20):
+    """Not built: a reduce-scatter inside each node, then g rings between nodes at once (local rank i of every
+    node all-reduces part i), then an all-gather inside the node. The NIC carries the same bytes, but through
+    g gRPC streams, so the gRPC ceiling is g times higher."""
+    k = max(1, p // g)
+    chunks = max(1, -(-int(n) // chunk))
+    local = 0 if g == 1 else 3 * chunks * shm_alpha + n / shm_bw
+    ring = 0 if k == 1 else 2 * (k - 1) * alpha + 2 * (k - 1) / k * n / min(net, g * hop_cap)
     return local + ring
 
 
@@ -69,13 +90,31 @@ def main():
     ap.add_argument("folder")
     ap.add_argument("--grad-mb", type=float, default=420.0, help="gradient size; 420 MB: ResNet-38 (105 M float32)")
     ap.add_argument("--compute-s", type=float, default=0.5, help="forward + backward time of one step on one GPU")
-    ap.add_argument("--leader-cores", type=float, default=4.0, help="cores a leader's gRPC stack may use")
     ap.add_argument("--gpus-per-node", type=int, default=8)
+    ap.add_argument("--pcie-gbs", type=float, default=12.0, help="device-host copy bandwidth (PCIe 3.0 x16 in practice)")
+    ap.add_argument("--bucket-mb", type=float, default=25 * 1.048576, help="gradient bucket (DDP's 25 MiB): one collective each")
     args = ap.parse_args()
-    ring_alpha, shm_alpha, cpu, rows = calibrate(args.folder)
+    ring_alpha, shm_alpha, cpu_cal, rows = calibrate(args.folder)
+    # CPU per GB and shared-memory bandwidth from the uncontended 2-rank runs (one rank per core) when present
+    cpu, shm_bw = cpu_cal, None
+    for name in ("ecsnet-2-grpc.json", "ecsnet-2.json"):
+        path = os.path.join(args.folder, name)
+        if os.path.exists(path):
+            with open(path) as f:
+                run = json.load(f)
+            big = max(run["sizes"], key=lambda s: s["mib"])
+            if "gRPC" in run["transport"]:
+                cpu = big["cpu_s_per_gb"]
+            else:
+                shm_bw = big["busbw_gbps"] * 1e9
+    if shm_bw is None:
+        shm_bw = max(r["shm"][2] for r in rows if "shm" in r) * 1e9
+    hop_cap = grpc_hop_ceiling(cpu)
     print("## Calibration on this machine")
-    print(f"alpha (gRPC ring step) {ring_alpha * 1e6:.1f} us, alpha (shared-memory wait) {shm_alpha * 1e6:.1f} us, "
-          f"gRPC CPU {cpu:.2f} s per GB sent")
+    print(f"alpha (gRPC ring step) {ring_alpha * 1e6:.0f} us, alpha (shared-memory wait) {shm_alpha * 1e6:.0f} us, "
+          f"gRPC {cpu:.2f} CPU-s per GB (hop ceiling {hop_cap / 1e9:.2f} GB/s = {hop_cap * 8 / 1e9:.0f} Gb/s), "
+          f"shared-memory all-reduce {shm_bw / 1e9:.2f} GB/s")
+    print()
     print("| processes | gRPC one-float us | gRPC busbw GB/s (MiB) | gRPC CPU s/GB | shm one-float us | shm busbw GB/s (MiB) |")
     print("|---|---|---|---|---|---|")
     for r in rows:
@@ -84,27 +123,29 @@ def main():
         print(f" {s[0]:.0f} | {s[2]:.2f} ({s[1]}) |" if s else " – | – |")
 
     n = args.grad_mb * 1e6
+    bucket = args.bucket_mb * 1e6
     g = args.gpus_per_node
-    # the gRPC stack's own ceiling: a leader moving B bytes/s spends B * cpu seconds of CPU per second
-    grpc_cap = args.leader_cores / cpu * 1e9
-    intra = {"NVLink": 150e9, "PCIe": 12e9}
+    pcie = 2 * n / (args.pcie_gbs * 1e9)  # gradients to host memory and back, both designs
+    share = lambda t: t / (t + args.compute_s)
     print()
-    print(f"## Predicted all-reduce of {args.grad_mb:.0f} MB ({g} GPUs per node), share of a step of "
-          f"{args.compute_s} s compute + communication (no overlap)")
-    print("| GPUs | inter-node | intra-node | flat ring s | hierarchical s | flat share | hierarchical share |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"## Predicted all-reduce of {args.grad_mb:.0f} MB in buckets of {args.bucket_mb:.1f} MB, {g} GPUs per node: seconds, "
+          f"and share of a step of {args.compute_s} s compute (no overlap; each includes {pcie:.3f} s of device-host copies "
+          f"at {args.pcie_gbs:.0f} GB/s)")
+    print()
+    print("| GPUs | between nodes | flat gRPC ring | hierarchical (built) | 2-D (not built) | flat share | hierarchical share | 2-D share |")
+    print("|---|---|---|---|---|---|---|---|")
     for p in (8, 16, 64, 128, 512):
         for gbps in (25, 100, 400):
-            link = min(gbps / 8 * 1e9, grpc_cap)
-            for name, bw in intra.items():
-                # the flat ring's links inside a node are as fast as the intra-node fabric, but the NIC link bounds every step
-                flat = flat_ring(p, n, ring_alpha, link if p > g else bw)
-                hier = hierarchical(p, g, n, ring_alpha, shm_alpha, bw, link)
-                share = lambda t: t / (t + args.compute_s)
-                print(f"| {p} | {gbps} Gb/s | {name} | {flat:.3f} | {hier:.3f} | {share(flat):.0%} | {share(hier):.0%} |")
-    print()
-    print(f"gRPC ceiling per leader at {args.leader_cores:.0f} cores: {grpc_cap / 1e9:.1f} GB/s "
-          f"({grpc_cap * 8 / 1e9:.0f} Gb/s); links above it are capped there.")
+            if p <= g and gbps != 25:
+                continue
+            net = gbps / 8 * 1e9
+            # one collective per bucket: the latency terms are paid per bucket
+            buckets = max(1, -(-int(n) // int(bucket)))
+            flat = pcie + buckets * flat_ring(p, g, n / buckets, ring_alpha, net, hop_cap)
+            hier = pcie + buckets * hierarchical(p, g, n / buckets, ring_alpha, shm_alpha, shm_bw, net, hop_cap)
+            two_d = pcie + buckets * two_dimensional(p, g, n / buckets, ring_alpha, shm_alpha, shm_bw, net, hop_cap)
+            between = "– (one node)" if p <= g else f"{gbps} Gb/s"
+            print(f"| {p} | {between} | {flat:.2f} | {hier:.2f} | {two_d:.2f} | {share(flat):.0%} | {share(hier):.0%} | {share(two_d):.0%} |")
 
 
 if __name__ == "__main__":

@@ -20,13 +20,17 @@ public static class BenchDataParallelCommand
         var steps = new Option<int>("--steps") { Description = "SGD steps of the equivalence check.", DefaultValueFactory = _ => 20 };
         var overlapSteps = new Option<int>("--overlap-steps") { Description = "Timed steps per mode of the overlap measurement (0: skip).", DefaultValueFactory = _ => 8 };
         var image = new Option<int>("--overlap-image") { Description = "Image side of the overlap measurement's batch (2 images per rank).", DefaultValueFactory = _ => 112 };
+        var threads = new Option<int?>("--threads")
+        {
+            Description = "LibTorch threads per worker (default: the cores over the workers, at least 1, as a job on one host is set up; 0: LibTorch's default, which oversubscribes the cores).",
+        };
         var bucketKib = new Option<int>("--bucket-kib") { Description = "Gradient bucket cap in KiB (default 25600 = DDP's 25 MiB; the first bucket is 1 MiB as in DDP).", DefaultValueFactory = _ => 25 << 10 };
         var minBuckets = new Option<int>("--min-buckets") { Description = $"Buckets a model gets at least: the cap shrinks to its gradient bytes over this, not below 256 KiB (0: DDP's plain cap; default {new DataParallelOptions().MinBuckets}).", DefaultValueFactory = _ => new DataParallelOptions().MinBuckets };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON." };
         var timeout = new Option<double>("--timeout") { Description = "Seconds the whole run may take before the workers are killed.", DefaultValueFactory = _ => 900 };
         var ring = new RingCliOptions();
         var command = new Command("dataparallel", "Data-parallel training across N local processes: equivalence with one process, and backward/all-reduce overlap.");
-        foreach (var o in new Option[] { world, steps, overlapSteps, image, bucketKib, minBuckets, json, timeout })
+        foreach (var o in new Option[] { world, steps, overlapSteps, image, bucketKib, minBuckets, threads, json, timeout })
             command.Options.Add(o);
         ring.AddTo(command);
         command.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
@@ -45,6 +49,7 @@ public static class BenchDataParallelCommand
                 "--dataparallel-steps", stepCount.ToString(CultureInfo.InvariantCulture),
                 "--overlap-steps", parse.GetValue(overlapSteps).ToString(CultureInfo.InvariantCulture),
                 "--overlap-image", parse.GetValue(image).ToString(CultureInfo.InvariantCulture),
+                "--threads", (parse.GetValue(threads) ?? Math.Max(1, Environment.ProcessorCount / n)).ToString(CultureInfo.InvariantCulture),
                 "--bucket-kib", parse.GetValue(bucketKib).ToString(CultureInfo.InvariantCulture),
                 "--min-buckets", parse.GetValue(minBuckets).ToString(CultureInfo.InvariantCulture),
             };

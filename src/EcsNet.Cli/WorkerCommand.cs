@@ -38,11 +38,12 @@ public static class WorkerCommand
         var minBuckets = new Option<int>("--min-buckets") { Description = "Buckets a model gets at least in the data-parallel checks (0: DDP's plain cap).", DefaultValueFactory = _ => new DataParallelOptions().MinBuckets };
         var overlapSteps = new Option<int>("--overlap-steps") { Description = "Timed steps per mode of the overlap measurement (0: skip it).", DefaultValueFactory = _ => 8 };
         var imageSize = new Option<int>("--overlap-image") { Description = "Image side of the overlap measurement's batch.", DefaultValueFactory = _ => 112 };
+        var threads = new Option<int>("--threads") { Description = "LibTorch intra-op threads of the data-parallel checks (0: LibTorch's default, one per core).", DefaultValueFactory = _ => 0 };
         var ring = new RingCliOptions();
 
         var command = new Command("worker", "Join a data-parallel job at a coordinator and take part in its all-reduces (checks and benchmarks). " +
                                           "A training rank is `ecsnet train-cam <options> --coordinator URL --world N` instead.");
-        foreach (var o in new Option[] { coordinator, device, rank, bind, port, world, joinTimeout, sizes, runs, warmup, settle, dpSteps, bucketKib, minBuckets, overlapSteps, imageSize })
+        foreach (var o in new Option[] { coordinator, device, rank, bind, port, world, joinTimeout, sizes, runs, warmup, settle, dpSteps, bucketKib, minBuckets, overlapSteps, imageSize, threads })
             command.Options.Add(o);
         ring.AddTo(command);
         command.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
@@ -78,11 +79,15 @@ public static class WorkerCommand
                     if (benchSizes is not null)
                         result = BenchJson(collective, await AllReduceBench.RunAsync(collective, benchSizes, parse.GetValue(runs), parse.GetValue(warmup), parse.GetValue(settle), ct));
                     else
+                    {
+                        if (parse.GetValue(threads) > 0)
+                            TorchSharp.torch.set_num_threads(parse.GetValue(threads));
                         result = await DataParallelJson(collective, parse.GetValue(dpSteps), parse.GetValue(overlapSteps), parse.GetValue(imageSize),
                             new DataParallelOptions
                             {
                                 BucketBytes = (long)parse.GetValue(bucketKib) << 10, MinBuckets = parse.GetValue(minBuckets), Compression = options.Ring.Compression,
                             });
+                    }
                 }
                 catch (PeerFailedException e)
                 {

@@ -129,6 +129,8 @@ public sealed class ElasticTrainingGroupTests
             Assert.All(syncs, s => Assert.Equal(2, s.WorldSize));
             Assert.All(groups.Take(2), g => Assert.Equal(2, g.Generation));
             Assert.All(groups.Take(2), g => Assert.False(g.ChangePending));
+            // every session runs on this host: both generations share memory, the second in a segment of its own
+            Assert.All(sessions.Take(2), s => Assert.Contains("shared memory, 2 ranks", s.Ring!.Plan));
 
             // the new ring is exact: sums and a broadcast from rank 1
             var values = syncs.Select(s => new[] { 0.25 + s.Rank, 3.5 * (s.Rank + 1) }).ToArray();
