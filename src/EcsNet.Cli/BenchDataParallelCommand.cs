@@ -26,11 +26,12 @@ public static class BenchDataParallelCommand
         };
         var bucketKib = new Option<int>("--bucket-kib") { Description = "Gradient bucket cap in KiB (default 25600 = DDP's 25 MiB; the first bucket is 1 MiB as in DDP).", DefaultValueFactory = _ => 25 << 10 };
         var minBuckets = new Option<int>("--min-buckets") { Description = $"Buckets a model gets at least: the cap shrinks to its gradient bytes over this, not below 256 KiB (0: DDP's plain cap; default {new DataParallelOptions().MinBuckets}).", DefaultValueFactory = _ => new DataParallelOptions().MinBuckets };
+        var lastBucketKib = new Option<int>("--last-bucket-kib") { Description = $"Cap of the last bucket (the first layers) in KiB, all-reduced after backward (0: no separate last bucket; default {new DataParallelOptions().LastBucketBytes >> 10}).", DefaultValueFactory = _ => (int)(new DataParallelOptions().LastBucketBytes >> 10) };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON." };
         var timeout = new Option<double>("--timeout") { Description = "Seconds the whole run may take before the workers are killed.", DefaultValueFactory = _ => 900 };
         var ring = new RingCliOptions();
         var command = new Command("dataparallel", "Data-parallel training across N local processes: equivalence with one process, and backward/all-reduce overlap.");
-        foreach (var o in new Option[] { world, steps, overlapSteps, image, bucketKib, minBuckets, threads, json, timeout })
+        foreach (var o in new Option[] { world, steps, overlapSteps, image, bucketKib, minBuckets, lastBucketKib, threads, json, timeout })
             command.Options.Add(o);
         ring.AddTo(command);
         command.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
@@ -52,6 +53,7 @@ public static class BenchDataParallelCommand
                 "--threads", (parse.GetValue(threads) ?? Math.Max(1, Environment.ProcessorCount / n)).ToString(CultureInfo.InvariantCulture),
                 "--bucket-kib", parse.GetValue(bucketKib).ToString(CultureInfo.InvariantCulture),
                 "--min-buckets", parse.GetValue(minBuckets).ToString(CultureInfo.InvariantCulture),
+                "--last-bucket-kib", parse.GetValue(lastBucketKib).ToString(CultureInfo.InvariantCulture),
             };
             args.AddRange(ring.Forward(parse));
             var result = await BenchAllReduceCommand.RunWorkersAsync(io, n, args, TimeSpan.FromSeconds(parse.GetValue(timeout)), ct);

@@ -36,6 +36,7 @@ public static class WorkerCommand
         var dpSteps = new Option<int>("--dataparallel-steps") { Description = "Run the data-parallel checks (equivalence training for this many steps, then the overlap timing), then leave." };
         var bucketKib = new Option<int>("--bucket-kib") { Description = "Gradient bucket cap in KiB for the data-parallel checks (default 25600, DDP's 25 MiB).", DefaultValueFactory = _ => 25 << 10 };
         var minBuckets = new Option<int>("--min-buckets") { Description = "Buckets a model gets at least in the data-parallel checks (0: DDP's plain cap).", DefaultValueFactory = _ => new DataParallelOptions().MinBuckets };
+        var lastBucketKib = new Option<int>("--last-bucket-kib") { Description = "Cap of the last bucket in KiB in the data-parallel checks (0: none of its own).", DefaultValueFactory = _ => (int)(new DataParallelOptions().LastBucketBytes >> 10) };
         var overlapSteps = new Option<int>("--overlap-steps") { Description = "Timed steps per mode of the overlap measurement (0: skip it).", DefaultValueFactory = _ => 8 };
         var imageSize = new Option<int>("--overlap-image") { Description = "Image side of the overlap measurement's batch.", DefaultValueFactory = _ => 112 };
         var threads = new Option<int>("--threads") { Description = "LibTorch intra-op threads of the data-parallel checks (0: LibTorch's default, one per core).", DefaultValueFactory = _ => 0 };
@@ -43,7 +44,7 @@ public static class WorkerCommand
 
         var command = new Command("worker", "Join a data-parallel job at a coordinator and take part in its all-reduces (checks and benchmarks). " +
                                           "A training rank is `ecsnet train-cam <options> --coordinator URL --world N` instead.");
-        foreach (var o in new Option[] { coordinator, device, rank, bind, port, world, joinTimeout, sizes, runs, warmup, settle, dpSteps, bucketKib, minBuckets, overlapSteps, imageSize, threads })
+        foreach (var o in new Option[] { coordinator, device, rank, bind, port, world, joinTimeout, sizes, runs, warmup, settle, dpSteps, bucketKib, minBuckets, lastBucketKib, overlapSteps, imageSize, threads })
             command.Options.Add(o);
         ring.AddTo(command);
         command.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
@@ -85,7 +86,8 @@ public static class WorkerCommand
                         result = await DataParallelJson(collective, parse.GetValue(dpSteps), parse.GetValue(overlapSteps), parse.GetValue(imageSize),
                             new DataParallelOptions
                             {
-                                BucketBytes = (long)parse.GetValue(bucketKib) << 10, MinBuckets = parse.GetValue(minBuckets), Compression = options.Ring.Compression,
+                                BucketBytes = (long)parse.GetValue(bucketKib) << 10, MinBuckets = parse.GetValue(minBuckets),
+                                LastBucketBytes = (long)parse.GetValue(lastBucketKib) << 10, Compression = options.Ring.Compression,
                             });
                     }
                 }

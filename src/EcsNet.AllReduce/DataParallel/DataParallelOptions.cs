@@ -26,6 +26,14 @@ public sealed record DataParallelOptions
     /// </summary>
     public int MinBuckets { get; init; } = 8;
 
+    /// <summary>
+    /// Cap of the last bucket (the first layers' gradients, which are final only when backward returns, so their
+    /// all-reduce cannot overlap it): the first parameters up to this size get a bucket of their own (at least one
+    /// parameter stays for the other buckets). 0, the default: no separate last bucket, as DDP; whether a short
+    /// tail pays off has not been measured on a quiet machine yet (docs/BENCHMARKS-allreduce.md).
+    /// </summary>
+    public long LastBucketBytes { get; init; }
+
     /// <summary>The smallest cap <see cref="MinBuckets"/> may lead to: below it the per-collective cost dominates.</summary>
     public long SmallestBucketBytes { get; init; } = 256L << 10;
 
@@ -61,6 +69,8 @@ public sealed record DataParallelOptions
     {
         if (BucketBytes < 4)
             throw new ArgumentOutOfRangeException(nameof(BucketBytes), BucketBytes, "a bucket must hold at least one float");
+        if (LastBucketBytes < 0)
+            throw new ArgumentOutOfRangeException(nameof(LastBucketBytes), LastBucketBytes, "the last bucket's cap must not be negative");
         if (MinBuckets < 0)
             throw new ArgumentOutOfRangeException(nameof(MinBuckets), MinBuckets, "the minimum number of buckets must not be negative");
         if (SmallestBucketBytes < 4)

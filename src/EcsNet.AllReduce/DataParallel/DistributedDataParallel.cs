@@ -59,7 +59,16 @@ public sealed class DistributedDataParallel : IGradientProbe, IDisposable
         var current = new List<int>();
         long bytes = 0;
         var bucketCap = this.options.CapFor(parameters.Sum(p => p.numel() * sizeof(float)));
-        for (var i = parameters.Length - 1; i >= 0; i--)
+        // the first layers' gradients are final only when backward returns: they get a small bucket of their own,
+        // so that what is left to all-reduce after backward is short
+        var tail = 0;
+        for (long tailBytes = 0; tail < parameters.Length - 1 && this.options.LastBucketBytes > 0; tail++)
+        {
+            tailBytes += parameters[tail].numel() * sizeof(float);
+            if (tailBytes > this.options.LastBucketBytes)
+                break;
+        }
+        for (var i = parameters.Length - 1; i >= tail; i--)
         {
             var size = parameters[i].numel() * sizeof(float);
             var cap = list.Count == 0 ? Math.Min(this.options.FirstBucketBytes, bucketCap) : bucketCap;
@@ -74,6 +83,8 @@ public sealed class DistributedDataParallel : IGradientProbe, IDisposable
         }
         if (current.Count > 0)
             list.Add(new Bucket(current.ToArray(), parameters));
+        if (tail > 0)
+            list.Add(new Bucket(Enumerable.Range(0, tail).Reverse().ToArray(), parameters));
         buckets = list.ToArray();
         bucketOf = new int[parameters.Length];
         for (var b = 0; b < buckets.Length; b++)

@@ -186,6 +186,23 @@ public sealed class DataParallelTests
     }
 
     [Fact]
+    public void A_small_model_gets_its_minimum_of_buckets_and_the_first_layers_can_get_a_short_last_bucket()
+    {
+        var model = SmallNet(1);
+        // 644 floats = 2576 bytes over at least 3 buckets: a cap of 859 bytes (214 floats)
+        using var few = new DistributedDataParallel(model, new SoloCollective(), new DataParallelOptions { MinBuckets = 3, SmallestBucketBytes = 4 });
+        Assert.Equal(new long[] { 44 * 4, 432 * 4, 168 * 4 }, few.BucketSizes);
+        // without a minimum, DDP's cap holds everything past the first bucket in one
+        using var plain = new DistributedDataParallel(model, new SoloCollective(), new DataParallelOptions { MinBuckets = 0, FirstBucketBytes = 100 * sizeof(float) });
+        Assert.Equal(new long[] { 44 * 4, 600 * 4 }, plain.BucketSizes);
+        // conv1's weight and bias (168 floats) fit a last bucket of 170 floats, and are all-reduced last
+        using var tail = new DistributedDataParallel(model, new SoloCollective(), new DataParallelOptions { MinBuckets = 0, LastBucketBytes = 170 * sizeof(float) });
+        Assert.Equal(new long[] { 476 * 4, 168 * 4 }, tail.BucketSizes);
+        Assert.Equal(256L << 10, new DataParallelOptions().CapFor(2576)); // never below the smallest bucket
+        Assert.Equal(25L << 20, new DataParallelOptions().CapFor(420_000_000));
+    }
+
+    [Fact]
     public void Shards_cover_the_batch_once()
     {
         var shards = Enumerable.Range(0, 5).Select(r => DistributedDataParallel.Shard(13, r, 5)).ToArray();
