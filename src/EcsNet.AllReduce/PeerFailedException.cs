@@ -19,4 +19,16 @@ public sealed class PeerFailedException : CollectiveFailedException
     public int Rank { get; }
 
     public string Address { get; }
+
+    /// <summary>The rank <paramref name="failure"/> blames: a peer failure's, otherwise −1.</summary>
+    internal static int BlamedBy(Exception failure) => failure is PeerFailedException p ? p.Rank : -1;
+
+    /// <summary>
+    /// Keeps the first failure of a collective group in <paramref name="slot"/>; false when one was kept already.
+    /// </summary>
+    internal static bool KeepFirst(ref Exception? slot, Exception failure) => Interlocked.CompareExchange(ref slot, failure, null) is null;
+
+    /// <summary>What a call on a group that failed before throws: the same peer blamed, and why it failed.</summary>
+    internal static PeerFailedException AlreadyFailed(Exception first, string group) =>
+        new(BlamedBy(first), first is PeerFailedException p ? p.Address : "", $"{group} already failed: {first.Message}", first);
 }

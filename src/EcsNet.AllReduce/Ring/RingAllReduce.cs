@@ -28,7 +28,6 @@ public sealed class RingAllReduce : IGroupCollective, IPieceSink
     private readonly SemaphoreSlim gate = new(1, 1);
     private readonly CancellationTokenSource failed = new();
     private readonly CancellationTokenSource life = new();
-    private readonly object failLock = new();
     private readonly GrpcChannel? channel;
     private readonly AsyncServerStreamingCall<RingFrame>? pull;
     private readonly TaskCompletionSource served = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -199,20 +198,15 @@ public sealed class RingAllReduce : IGroupCollective, IPieceSink
     private void ThrowIfFailed()
     {
         if (failure is { } f)
-            throw new PeerFailedException(f is PeerFailedException p ? p.Rank : -1, f is PeerFailedException q ? q.Address : "",
-                $"the ring of generation {Generation} already failed: {f.Message}", f);
+            throw PeerFailedException.AlreadyFailed(f, $"the ring of generation {Generation}");
     }
 
     /// <summary>Gives up on the ring: tells the successor why and wakes any waiter.</summary>
     private void Fail(Exception reason)
     {
-        lock (failLock)
-        {
-            if (failure is not null)
-                return;
-            failure = reason;
-        }
-        var blamed = reason is PeerFailedException p ? p.Rank : -1;
+        if (!PeerFailedException.KeepFirst(ref failure, reason))
+            return;
+        var blamed = PeerFailedException.BlamedBy(reason);
         outbound.Writer.TryWrite(new Outgoing(new RingFrame { Op = -1, Phase = -1, Abort = $"rank {Rank}: {reason.Message}", BlamedRank = blamed }, null, null, true));
         outbound.Writer.TryComplete();
         failed.Cancel();

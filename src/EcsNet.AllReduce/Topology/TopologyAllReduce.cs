@@ -25,7 +25,6 @@ public sealed class TopologyAllReduce : IGroupCollective
     private readonly RingAllReduce? leaders;
     private readonly DedicatedThread? thread;
     private readonly SemaphoreSlim gate = new(1, 1);
-    private readonly object failLock = new();
     private Exception? failure;
     private bool disposed;
 
@@ -145,8 +144,7 @@ public sealed class TopologyAllReduce : IGroupCollective
     private void ThrowIfFailed()
     {
         if (Failure is { } f)
-            throw new PeerFailedException(f is PeerFailedException p ? p.Rank : -1, f is PeerFailedException q ? q.Address : "",
-                $"the collectives of generation {Generation} already failed: {f.Message}", f);
+            throw PeerFailedException.AlreadyFailed(f, $"the collectives of generation {Generation}");
     }
 
     public void Abort(string reason, int blamedRank = -1)
@@ -160,13 +158,9 @@ public sealed class TopologyAllReduce : IGroupCollective
     /// <summary>Gives up on the group: the host's ranks (through shared memory) and the other leaders (through the ring) hear why.</summary>
     private void Fail(Exception reason)
     {
-        lock (failLock)
-        {
-            if (failure is not null)
-                return;
-            failure = reason;
-        }
-        var blamed = reason is PeerFailedException p ? p.Rank : -1;
+        if (!PeerFailedException.KeepFirst(ref failure, reason))
+            return;
+        var blamed = PeerFailedException.BlamedBy(reason);
         shared?.Abort($"rank {Rank}: {reason.Message}", blamed);
         leaders?.Abort(reason.Message, blamed);
     }
