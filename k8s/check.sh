@@ -6,7 +6,8 @@
 #   3. every manifest and every rendered document against the Kubernetes API schemas (kubernetes-models,
 #      unknown fields included) and the deployment contract's cross-checks (k8s/check/validate.mjs);
 #   4. a static lint of the image Dockerfiles k8s/images/Dockerfile{,.cuda} (k8s/check/dockerfile.mjs: the base
-#      an argument, a numeric non-root USER, EXPOSE 4053 4060 8080 in both, ENTRYPOINT /app/ecsnet, COPY app/ /app/);
+#      an argument, a numeric non-root USER, EXPOSE 4053 4060 8080 in both, ENTRYPOINT /app/ecsnet, COPY app/ /app/,
+#      the ResNet-18 ONNX copied in with ECSNET_RESNET18_ONNX naming the copy);
 #      the pods' container ports must be the ports the images EXPOSE;
 #   5. the same checks catch deliberately broken copies (a self-test of the checks);
 #   6. the chart's Grafana dashboard equals docs/grafana/ecsnet-dashboard.json when that file exists.
@@ -218,6 +219,8 @@ must_catch_image "no BASE_IMAGE argument" "no 'ARG BASE_IMAGE=<default>'" Docker
 must_catch_image "shell-form entrypoint" "want one, exec form" Dockerfile.cuda 's|^ENTRYPOINT .*|ENTRYPOINT /app/ecsnet|'
 must_catch_image "app copied elsewhere" "no 'COPY [--flags] app/ /app/'" Dockerfile 's| app/ /app/$| app/ /opt/ecsnet/|'
 must_catch_image "misspelt instruction" "unknown instruction" Dockerfile.cuda 's/^WORKDIR /WORKDIRR /'
+must_catch_image "no ResNet-18 weights" "ResNet-18 weights" Dockerfile '/^COPY weights\/ResNet18.onnx /d'
+must_catch_image "weights variable elsewhere" "ResNet-18 weights" Dockerfile.cuda 's|ECSNET_RESNET18_ONNX=/app/weights/|ECSNET_RESNET18_ONNX=/opt/|'
 
 # ---------------------------------------------------------------------------------------------------------------
 step "Grafana dashboard"

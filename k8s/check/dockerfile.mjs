@@ -4,7 +4,9 @@
 //   - take its base as an argument: `ARG BASE_IMAGE=<default>` before its one `FROM ${BASE_IMAGE}`;
 //   - run as a numeric, non-root user (`USER uid[:gid]`, neither 0), the last USER of the file;
 //   - EXPOSE exactly the node's ports (4053 Akka remoting, 4060 the gRPC control API, 8080 health/metrics/reports);
-//   - start `ENTRYPOINT ["/app/ecsnet"]` and copy the published app with `COPY [--flags] app/ /app/`.
+//   - start `ENTRYPOINT ["/app/ecsnet"]` and copy the published app with `COPY [--flags] app/ /app/`;
+//   - carry the ImageNet ResNet-18 of `--backbone resnet18`: `COPY [--flags] weights/ResNet18.onnx <path>` and
+//     `ENV ECSNET_RESNET18_ONNX=<the same absolute path>` (a published app has no NuGet cache to find it in).
 // All the files must EXPOSE the same set, and declare the same USER.
 //
 // node dockerfile.mjs [--ports-file OUT] DOCKERFILE...
@@ -146,6 +148,30 @@ for (const file of files) {
     return operands.length === 2 && operands[0] === "app/" && operands[1] === "/app/";
   });
   check(copiesApp, `${file}: COPY app/ /app/`, `${file}: no 'COPY [--flags] app/ /app/' (the published app of the build context)`);
+
+  // The ResNet-18 weights: copied in, and the variable ResNet18Onnx.DefaultPath reads pointing at the copy.
+  const env = new Map();
+  for (const x of of("ENV")) {
+    if (/^[^\s=]+=/.test(x.rest)) {
+      for (const pair of x.rest.split(/\s+/)) {
+        const eq = pair.indexOf("=");
+        if (eq > 0) env.set(pair.slice(0, eq), pair.slice(eq + 1).replace(/^"(.*)"$/, "$1"));
+      }
+    } else {
+      const m = /^(\S+)\s+(.*)$/.exec(x.rest);
+      if (m) env.set(m[1], m[2].replace(/^"(.*)"$/, "$1"));
+    }
+  }
+  const onnxTargets = of("COPY").flatMap(x => {
+    const operands = x.rest.split(/\s+/).filter(w => !w.startsWith("--"));
+    if (operands.length !== 2 || operands[0] !== "weights/ResNet18.onnx") return [];
+    return [operands[1].endsWith("/") ? operands[1] + "ResNet18.onnx" : operands[1]];
+  });
+  const onnxEnv = env.get("ECSNET_RESNET18_ONNX");
+  check(onnxTargets.length === 1 && onnxTargets[0].startsWith("/") && onnxEnv === onnxTargets[0],
+    `${file}: COPY weights/ResNet18.onnx ${onnxTargets[0]}, ENV ECSNET_RESNET18_ONNX=${onnxEnv}`,
+    `${file}: ResNet-18 weights: COPY weights/ResNet18.onnx to ${onnxTargets.join(", ") || "(nowhere)"}, ` +
+      `ENV ECSNET_RESNET18_ONNX=${onnxEnv ?? "(unset)"} (want one COPY to an absolute path and the variable naming it)`);
 
   results.push({ file, ports: set, user });
 }

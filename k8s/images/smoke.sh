@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Smoke test of the CPU image (docs/DEPLOY.md, "Images"): `ecsnet --version` in a container, then two containers on
-# the host's network (loopback addresses only) — one `ecsnet serve` with every role, one worker node that joins it —
+# Smoke test of the CPU image (docs/DEPLOY.md, "Images"): `ecsnet --version` in a container, the ResNet-18 weights at
+# $ECSNET_RESNET18_ONNX, then two containers on the host's network (loopback addresses only) — one `ecsnet serve`
+# with every role, one worker node that joins it —
 # which must form one Akka cluster and answer the control API (gRPC health, then `ecsnet status` with the token).
 # Usage: k8s/images/smoke.sh [TAG]
 set -euo pipefail
@@ -20,6 +21,11 @@ trap 'cleanup; rm -rf "$work"' EXIT
 
 echo "== ecsnet --version in the image"
 podman run --rm "$tag" --version
+
+echo "== the ResNet-18 weights of --backbone resnet18 at \$ECSNET_RESNET18_ONNX, readable by the image's user"
+sha=$(sed -n 's/.*const string Sha256 = "\([0-9a-f]*\)".*/\1/p' "$root/src/EcsNet.Core/Weights/ResNet18Onnx.cs")
+got=$(podman run --rm --entrypoint /bin/sh "$tag" -c 'sha256sum "$ECSNET_RESNET18_ONNX"' | cut -d' ' -f1)
+[ "$got" = "$sha" ] || fail "ResNet-18 weights in the image: sha256 '$got', expected $sha"
 
 token=smoke-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 echo "$token" >"$work/token"

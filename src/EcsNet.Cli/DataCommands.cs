@@ -30,10 +30,17 @@ public static class DataCommands
     private static Command Synth(CliIo io)
     {
         var defaults = new SynthOptions();
+        var family = new Option<SynthFamily>("--family")
+        {
+            Description = "Generator: parts (look-alike bodies, a coloured part names the class) or marks (non-square images, class stripes plus a mark named by colour or shape, unlabelled clutter, occlusion, objects cut by the border).",
+            DefaultValueFactory = _ => defaults.Family,
+        };
         var outDir = new Option<string>("--out") { Description = "Folder to write into (the set goes to OUT/VOC2012).", Required = true };
         var images = new Option<int>("--images") { Description = "Number of training images (train.txt).", Required = true };
         var val = new Option<int?>("--val") { Description = "Number of validation images (val.txt); default a quarter of --images, at least 1." };
-        var size = new Option<int>("--size") { Description = "Longest image edge in pixels (the other edge is 75-100% of it).", DefaultValueFactory = _ => defaults.Size };
+        var size = new Option<int>("--size") { Description = "Longest image edge in pixels (the other edge is 75-100% of it); parts only.", DefaultValueFactory = _ => defaults.Size };
+        var minSide = new Option<int>("--min-side") { Description = "Smallest image side in pixels; marks only (each side is drawn from [min, max], never square).", DefaultValueFactory = _ => defaults.MinSide };
+        var maxSide = new Option<int>("--max-side") { Description = "Largest image side in pixels; marks only.", DefaultValueFactory = _ => defaults.MaxSide };
         var seed = new Option<int>("--seed") { Description = "Random seed; the same seed gives the same set.", DefaultValueFactory = _ => defaults.Seed };
         var minObjects = new Option<int>("--min-objects") { Description = "Fewest objects per image.", DefaultValueFactory = _ => defaults.MinObjects };
         var maxObjects = new Option<int>("--max-objects") { Description = "Most objects per image.", DefaultValueFactory = _ => defaults.MaxObjects };
@@ -50,16 +57,19 @@ public static class DataCommands
 
         var cmd = new Command("synth", "Write a synthetic data set in exact VOC 2012 layout: objects whose class shows in a small part, on textured backgrounds.")
         {
-            outDir, images, val, size, seed, minObjects, maxObjects, classes, minBody, maxBody, partRadius, bodyTint, quality,
+            family, outDir, images, val, size, minSide, maxSide, seed, minObjects, maxObjects, classes, minBody, maxBody, partRadius, bodyTint, quality,
         };
         cmd.SetAction(EcsNetCli.Guard(io, (parse, ct) =>
         {
             int n = parse.GetValue(images);
             var options = new SynthOptions
             {
+                Family = parse.GetValue(family),
                 TrainImages = n,
                 ValImages = parse.GetValue(val) ?? Math.Max(1, (n + 3) / 4),
                 Size = parse.GetValue(size),
+                MinSide = parse.GetValue(minSide),
+                MaxSide = parse.GetValue(maxSide),
                 Seed = parse.GetValue(seed),
                 MinObjects = parse.GetValue(minObjects),
                 MaxObjects = parse.GetValue(maxObjects),
@@ -84,7 +94,8 @@ public static class DataCommands
             foreach (int c in options.Classes.Order())
                 table.AddRow(VocClasses.Names[c], result.ImagesPerClass[c].ToString(CultureInfo.InvariantCulture));
             io.Console.Write(table);
-            io.Out.WriteLine($"wrote {result.TrainIds.Count} train + {result.ValIds.Count} val images ({options.Size} px, seed {options.Seed}) to {result.Root}");
+            var sizes = options.Family == SynthFamily.Marks ? $"{options.MinSide}-{options.MaxSide} px sides" : $"{options.Size} px";
+            io.Out.WriteLine($"wrote {result.TrainIds.Count} train + {result.ValIds.Count} val {options.Family.ToString().ToLowerInvariant()} images ({sizes}, seed {options.Seed}) to {result.Root}");
             return Task.FromResult(EcsNetCli.ExitOk);
         }));
         return cmd;

@@ -9,6 +9,12 @@ public sealed record SynthObject(int ClassIndex, PixelBox Box, int Pixels, int P
 /// <summary>A generated picture with its ground truth. <see cref="Parts"/> marks the discriminative parts by class.</summary>
 public sealed record SyntheticImage(string Id, RgbImage Image, LabelMask Mask, LabelMask Parts, IReadOnlyList<SynthObject> Objects)
 {
+    /// <summary>VOC SegmentationObject-style instance mask (object k of <see cref="Objects"/> is k + 1), or null where the family writes none.</summary>
+    public LabelMask? Instances { get; init; }
+
+    /// <summary>1 where unlabelled clutter shows (background in <see cref="Mask"/>), or null where the family has none.</summary>
+    public LabelMask? Clutter { get; init; }
+
     public IReadOnlySet<int> Labels => new SortedSet<int>(Objects.Select(o => o.ClassIndex));
 }
 
@@ -32,6 +38,9 @@ public static class SyntheticVoc
 {
     public const string PartsFolder = "SyntheticParts";
 
+    /// <summary>VOC's per-instance mask folder (written by <see cref="SynthFamily.Marks"/>).</summary>
+    public const string ObjectsFolder = "SegmentationObject";
+
     /// <summary>Writes the data set under <paramref name="outDir"/>/VOC2012 and returns what it holds.</summary>
     public static SynthResult Generate(string outDir, SynthOptions options, IProgress<int>? progress = null)
     {
@@ -39,6 +48,8 @@ public static class SyntheticVoc
         var root = Path.Combine(Path.GetFullPath(outDir), "VOC2012");
         foreach (var dir in new[] { VocLayout.Images, VocLayout.Annotations, VocLayout.SegmentationMasks, VocLayout.SegmentationLists, PartsFolder })
             Directory.CreateDirectory(Path.Combine(root, dir));
+        if (options.Family == SynthFamily.Marks)
+            Directory.CreateDirectory(Path.Combine(root, ObjectsFolder));
         var layout = new VocLayout(root);
 
         int total = options.TrainImages + options.ValImages;
@@ -50,6 +61,8 @@ public static class SyntheticVoc
             ImageCodec.WriteRgbJpeg(layout.ImagePath(s.Id), s.Image, options.JpegQuality);
             ImageCodec.WriteLabelPng(layout.MaskPath(s.Id), s.Mask);
             ImageCodec.WriteLabelPng(layout.MaskPath(s.Id, PartsFolder), s.Parts);
+            if (s.Instances is { } instances)
+                ImageCodec.WriteLabelPng(layout.MaskPath(s.Id, ObjectsFolder), instances);
             Annotation(s).Save(layout.AnnotationPath(s.Id));
             labels[i] = s.Labels;
             progress?.Report(Interlocked.Increment(ref done));
@@ -76,6 +89,8 @@ public static class SyntheticVoc
     public static SyntheticImage Render(int index, SynthOptions options)
     {
         options.Validate();
+        if (options.Family == SynthFamily.Marks)
+            return SyntheticMarks.Render(IdOf(index), MixSeed(options.Seed, index), options);
         var rng = new Random(MixSeed(options.Seed, index));
         int shortSide = (int)Math.Round(options.Size * (0.75 + 0.25 * rng.NextDouble()));
         var (w, h) = rng.Next(2) == 0 ? (options.Size, shortSide) : (shortSide, options.Size);
@@ -127,7 +142,7 @@ public static class SyntheticVoc
     }
 
     /// <summary>A VOC-style annotation: size, and per object its name and 1-based bounding box.</summary>
-    private static XDocument Annotation(SyntheticImage s) => new(
+    internal static XDocument Annotation(SyntheticImage s) => new(
         new XElement("annotation",
             new XElement("folder", "VOC2012"),
             new XElement("filename", s.Id + ".jpg"),
@@ -322,7 +337,7 @@ public static class SyntheticVoc
     // ---- background ------------------------------------------------------------------------------------
 
     /// <summary>Two octaves of smooth value noise blending two muted colours, a few faint strokes, pixel noise.</summary>
-    private static byte[] Background(int w, int h, Random rng)
+    internal static byte[] Background(int w, int h, Random rng)
     {
         var c0 = Hsv(rng.NextDouble(), 0.1 + 0.15 * rng.NextDouble(), 0.35 + 0.45 * rng.NextDouble());
         var c1 = Hsv(rng.NextDouble(), 0.1 + 0.15 * rng.NextDouble(), 0.35 + 0.45 * rng.NextDouble());
@@ -354,7 +369,7 @@ public static class SyntheticVoc
     }
 
     /// <summary>Bilinear interpolation of a (cells+1)² grid of uniform values: smooth blobs, values in [0, 1].</summary>
-    private static double[] ValueNoise(int w, int h, int cells, Random rng)
+    internal static double[] ValueNoise(int w, int h, int cells, Random rng)
     {
         var grid = new double[(cells + 1) * (cells + 1)];
         for (int i = 0; i < grid.Length; i++)
@@ -375,7 +390,7 @@ public static class SyntheticVoc
         return noise;
     }
 
-    private static (double R, double G, double B) Hsv(double hue, double sat, double val)
+    internal static (double R, double G, double B) Hsv(double hue, double sat, double val)
     {
         hue -= Math.Floor(hue);
         double h6 = hue * 6, f = h6 - Math.Floor(h6);
@@ -392,10 +407,10 @@ public static class SyntheticVoc
     }
 
     /// <summary>Roughly Gaussian noise (sum of three uniforms), standard deviation about <paramref name="sigma"/>.</summary>
-    private static double Noise(Random rng, double sigma) =>
+    internal static double Noise(Random rng, double sigma) =>
         (rng.NextDouble() + rng.NextDouble() + rng.NextDouble() - 1.5) * 2 * sigma;
 
-    private static void Put(byte[] px, int p, double r, double g, double b)
+    internal static void Put(byte[] px, int p, double r, double g, double b)
     {
         px[3 * p] = (byte)Math.Clamp((int)Math.Round(r), 0, 255);
         px[3 * p + 1] = (byte)Math.Clamp((int)Math.Round(g), 0, 255);

@@ -83,7 +83,9 @@ public sealed record ExperimentConfig
 
     /// <summary>
     /// The embedded default for this CPU: small trunk, 128-px crops of the synthetic set, momentum SGD
-    /// (a from-scratch trunk needs it), BN and stages not frozen. See docs/RESULTS.md for the measured runs.
+    /// (a from-scratch trunk needs it). Its small trunk starts from scratch, so nothing is frozen; with
+    /// <c>backbone: resNet18</c> and its ImageNet weights the trunk's first stages and every BatchNorm are frozen
+    /// (<c>freezePretrained</c> left at auto). See docs/RESULTS.md for the measured runs.
     /// </summary>
     public static ExperimentConfig SmallCpu { get; } = new()
     {
@@ -99,7 +101,7 @@ public sealed record ExperimentConfig
         CamTraining = new CamTrainingOptions
         {
             Crop = 128, BatchSize = 8, Epochs = 8, LearningRate = 0.05, WarmupSteps = 20,
-            WarmupLearningRate = 0.01, Momentum = 0.9, FreezePretrained = false, CheckpointEvery = 50,
+            WarmupLearningRate = 0.01, Momentum = 0.9, CheckpointEvery = 50,
         },
         Augment = new AugmentOptions { LongEdgeMin = 112, LongEdgeMax = 160, CropSize = 128 },
         Affinity = new AffinityNetOptions { CropSize = 128, BatchSize = 8, Epochs = 6 },
@@ -116,7 +118,7 @@ public sealed record ExperimentConfig
         // scratch 27.4 % val mIoU, 12 epochs 39.3 %, 12 epochs from the CAM trunk 50.3 %.
         Seg = new SegOptions
         {
-            Crop = 112, BatchSize = 8, Epochs = 12, LearningRate = 0.01, HeadDropout = 0.1, FreezePretrained = false,
+            Crop = 112, BatchSize = 8, Epochs = 12, LearningRate = 0.01, HeadDropout = 0.1,
             LossGrid = SegLossGrid.Image, CheckpointEvery = 50, Scales = new[] { 0.75, 1.0, 1.25 }, TrunkFromCam = true,
             Augment = new AugmentOptions { LongEdgeMin = 96, LongEdgeMax = 160, CropSize = 112 },
         },

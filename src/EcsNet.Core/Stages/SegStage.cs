@@ -128,12 +128,16 @@ public sealed class SegStage : IPipelineStage
         if (placement.IsRoot)
             File.WriteAllText(Path.Combine(runDir, ConfigFileName), JsonSerializer.Serialize(config, ConfigJson.Options));
         using var model = CamStage.Seeded(seg.Seed, () => CreateModel(config));
-        bool pretrained = true;
+        bool pretrained = true, fromImageNet;
         if (camRun is not null)
+        {
             CopyCamTrunk(model, camRun);
+            // The CAM network's trunk started from ImageNet when the experiment gives its backbone ImageNet weights.
+            fromImageNet = config.ImageNetWeights(config.Backbone, config.Weights) is not null;
+        }
         else
-            pretrained = TrunkWeights.LoadImageNet(model.Trunk, seg.WeightsFor(config), config.Pretrained);
-        using var task = new SegTrainingTask(model, seg, pretrained, placement.Device);
+            fromImageNet = pretrained = TrunkWeights.LoadImageNet(model.Trunk, seg.WeightsFor(config), config.Pretrained);
+        using var task = new SegTrainingTask(model, seg, pretrained, placement.Device, fromImageNet);
         return TrainingLoop.Run(task, source, runDir, placement.Group, callbacks, ct);
     }
 

@@ -43,8 +43,16 @@ public sealed record CamTrainingOptions
     /// <summary>Learning-rate multiplier of the layers added on top of the trunk (paper: 10×).</summary>
     public double NewLayerLrMultiplier { get; init; } = 10.0;
 
-    /// <summary>Freeze conv1a/b2* and every BatchNorm (SEAM/PSA; meaningful with pretrained weights).</summary>
-    public bool FreezePretrained { get; init; } = true;
+    /// <summary>
+    /// Freeze the trunk's first stages (ResNet-38's conv1a/b2*, ResNet-18's conv1/layer1) and every BatchNorm when it
+    /// starts from ImageNet weights (SEAM/PSA). Null (the default) is "auto": frozen exactly when ImageNet weights are
+    /// loaded, which for the CAM network is the same as true; false trains every layer and BatchNorm even then.
+    /// A trunk from scratch is never frozen.
+    /// </summary>
+    public bool? FreezePretrained { get; init; }
+
+    /// <summary>Whether a trunk that did (<paramref name="pretrained"/>) or did not load ImageNet weights is frozen.</summary>
+    public bool FreezesTrunk(bool pretrained) => pretrained && (FreezePretrained ?? true);
 
     /// <summary>
     /// BatchNorm behaviour of layers that <see cref="FreezePretrained"/> leaves trainable: batch statistics

@@ -12,8 +12,8 @@ namespace EcsNet.Core.Training;
 /// Training of the CAM network (ECS-Net or the CAM baseline; docs/METHOD.md §1, paper §3 and §4.2) for
 /// <see cref="TrainingLoop"/>: SGD with the four PSA/SEAM parameter groups (trunk weights ×1, trunk biases ×2
 /// without decay, new weights ×10, new biases ×20 without decay), a warm-up then poly schedule, and the paper's
-/// objective (Eq 1–8, <see cref="EcsObjective"/>). With pretrained weights and
-/// <see cref="CamTrainingOptions.FreezePretrained"/> the first stages and every BatchNorm are frozen.
+/// objective (Eq 1–8, <see cref="EcsObjective"/>). With pretrained weights the first stages and every BatchNorm
+/// are frozen unless <see cref="CamTrainingOptions.FreezePretrained"/> is false.
 /// <para>
 /// Data-parallel, each rank draws the head's dropout masks for the whole global batch and keeps its rows, so every
 /// image gets the mask it gets in single-process training; with <see cref="BatchNormMode.Eval"/> N ranks then
@@ -30,17 +30,19 @@ public sealed class CamTrainingTask : GroupedSgdTask
 
     private readonly EcsNetModel model;
     private readonly CamTrainingOptions options;
+    private readonly bool frozen;
 
     /// <param name="model">The network (the task moves it to <paramref name="device"/> and owns its optimizer, not the model).</param>
     /// <param name="pretrained">The trunk holds ImageNet weights (then <see cref="CamTrainingOptions.FreezePretrained"/> applies).</param>
     /// <param name="device">Where to train (null: the CPU).</param>
     public CamTrainingTask(EcsNetModel model, CamTrainingOptions options, bool pretrained, Device? device = null)
-        : base(options.Validate, model, model.Trunk, options.FreezePretrained && pretrained, model.TrunkParameters, model.NewLayerParameters,
+        : base(options.Validate, model, model.Trunk, options.FreezesTrunk(pretrained), model.TrunkParameters, model.NewLayerParameters,
             options.LearningRate, options.Momentum, options.WeightDecay, options.NewLayerLrMultiplier,
             maxSteps => new PolySchedule(options.LearningRate, maxSteps, options.PolyPower, options.WarmupSteps, options.WarmupLearningRate), device)
     {
         this.model = model;
         this.options = options;
+        frozen = options.FreezesTrunk(pretrained);
         Loop = new TrainingLoopOptions(options.BatchSize, options.Epochs, options.Seed, PlanSalt: -2, SampleSalt: 0,
             options.CheckpointEvery, options.StopAfterSteps, options.Threads);
     }
@@ -55,7 +57,7 @@ public sealed class CamTrainingTask : GroupedSgdTask
     public override void TrainMode()
     {
         model.train();
-        if (options.FreezePretrained) model.Trunk.FreezeBatchNormIfFrozen();
+        if (frozen) model.Trunk.FreezeBatchNormIfFrozen();
         if (options.BatchNormMode == BatchNormMode.Eval)
             foreach (var m in model.modules())
                 if (m is BatchNorm2d bn)

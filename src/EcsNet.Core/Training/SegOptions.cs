@@ -85,8 +85,19 @@ public sealed record SegOptions
     /// <summary>Where the cross-entropy is taken (default DeepLab's stride-8 label shrink).</summary>
     public SegLossGrid LossGrid { get; init; } = SegLossGrid.Features;
 
-    /// <summary>Freeze the trunk's first stages and every BatchNorm when ImageNet weights are loaded (PSA/SEAM convention).</summary>
-    public bool FreezePretrained { get; init; } = true;
+    /// <summary>
+    /// Freeze the trunk's first stages and every BatchNorm when it starts from trained weights (PSA/SEAM convention).
+    /// Null (the default) is "auto": frozen when those weights come from ImageNet, loaded directly or through the CAM
+    /// network's trunk (<see cref="TrunkFromCam"/>) when that one started from ImageNet; a CAM trunk trained from
+    /// scratch stays trainable. True freezes any trained start (ImageNet or CAM); false never freezes.
+    /// </summary>
+    public bool? FreezePretrained { get; init; }
+
+    /// <summary>
+    /// Whether the trunk is frozen: <paramref name="trained"/> says it starts from trained weights (ImageNet or a CAM
+    /// network's trunk), <paramref name="fromImageNet"/> that those weights trace back to ImageNet.
+    /// </summary>
+    public bool FreezesTrunk(bool trained, bool fromImageNet) => trained && (FreezePretrained ?? fromImageNet);
 
     /// <summary>
     /// Training augmentation: random scale as a random longest edge (VOC images have a ~500 px long edge, so

@@ -17,16 +17,19 @@ public sealed class SegTrainingTask : GroupedSgdTask
 
     private readonly DeepLab model;
     private readonly SegOptions options;
+    private readonly bool frozen;
 
     /// <param name="pretrained">The trunk holds ImageNet (or CAM-trained) weights (then <see cref="SegOptions.FreezePretrained"/> applies).</param>
     /// <param name="device">Where to train (null: the CPU).</param>
-    public SegTrainingTask(DeepLab model, SegOptions options, bool pretrained, Device? device = null)
-        : base(options.Validate, model, model.Trunk, options.FreezePretrained && pretrained, model.TrunkParameters, model.HeadParameters,
+    /// <param name="fromImageNet">Those weights trace back to ImageNet (see <see cref="SegOptions.FreezesTrunk"/>); a CAM trunk trained from scratch does not.</param>
+    public SegTrainingTask(DeepLab model, SegOptions options, bool pretrained, Device? device = null, bool fromImageNet = true)
+        : base(options.Validate, model, model.Trunk, options.FreezesTrunk(pretrained, fromImageNet), model.TrunkParameters, model.HeadParameters,
             options.LearningRate, options.Momentum, options.WeightDecay, options.HeadLrMultiplier,
             maxSteps => new PolySchedule(options.LearningRate, maxSteps, options.PolyPower), device)
     {
         this.model = model;
         this.options = options;
+        frozen = options.FreezesTrunk(pretrained, fromImageNet);
         Loop = new TrainingLoopOptions(options.BatchSize, options.Epochs, options.Seed, PlanSalt: -2, SampleSalt: 0,
             options.CheckpointEvery, options.StopAfterSteps, options.Threads);
     }
@@ -40,7 +43,7 @@ public sealed class SegTrainingTask : GroupedSgdTask
     public override void TrainMode()
     {
         model.train();
-        if (options.FreezePretrained) model.Trunk.FreezeBatchNormIfFrozen();
+        if (frozen) model.Trunk.FreezeBatchNormIfFrozen();
     }
 
     public override (Tensor Loss, double[] Terms) Loss(int step, IReadOnlyList<TrainingSample> samples, BatchShard shard, IGradientSync? sync)

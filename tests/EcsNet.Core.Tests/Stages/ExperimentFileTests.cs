@@ -33,7 +33,7 @@ public class ExperimentFileTests
     [Theory]
     [InlineData("camTraining.epochs=1.5", "camTraining.epochs: 1.5 is not a whole number (expected a whole number)")]
     [InlineData("camTraining.epochs=many", "camTraining.epochs: \"many\" is not a number (expected a whole number)")]
-    [InlineData("backbone=resnet99", "backbone: \"resnet99\" is not one of the choices (expected one of small, resNet38 or vgg16)")]
+    [InlineData("backbone=resnet99", "backbone: \"resnet99\" is not one of the choices (expected one of small, resNet38, vgg16 or resNet18)")]
     [InlineData("camInference.scales=[1,\"x\"]", "camInference.scales[1]: \"x\" is not a number (expected a decimal number)")]
     [InlineData("camInference.scales=0.5", "camInference.scales: 0.5 is not a list of that (expected a list of decimal numbers, e.g. [1.0, 0.5])")]
     [InlineData("camInference.flip=maybe", "camInference.flip: \"maybe\" is not true or false (expected true or false)")]
