@@ -70,10 +70,12 @@ public sealed class ImageJobStagesTests
         Assert.False(Directory.Exists(Path.Combine(context.StageDir("aff"), AffinityStage.MapsFolder)));
         Assert.False(Directory.Exists(Path.Combine(context.StageDir("rw"), RandomWalkStage.FeaturesFolder)));
 
-        // the same stages with the default runner (several jobs at once) write the same bytes
+        // the same stages with the default runner (several jobs at once) write the same bytes. Not "aff": forcing it
+        // retrains AffinityNet, whose random draws come from torch's process-wide generator, which test classes
+        // running meanwhile reseed (so the net, and the walk after it, may differ for reasons no runner controls)
         var before = Snapshot(context);
         Assert.Equal(10, before.Count);
-        pipeline.Run(context with { Jobs = LocalImageJobRunner.Default }, force: new[] { "crf", "aff", "rw" });
+        pipeline.Run(context with { Jobs = LocalImageJobRunner.Default }, force: new[] { "crf", "rw" });
         Assert.Equal(before, Snapshot(context));
     }
 
