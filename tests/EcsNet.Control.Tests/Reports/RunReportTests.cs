@@ -1,8 +1,8 @@
-using EcsNet.Labels.Cams;
 using System.Net;
 using EcsNet.Control.Reports;
 using EcsNet.Core.Stages;
 using EcsNet.Data;
+using EcsNet.Labels.Cams;
 using EcsNet.Labels.Evaluation;
 using EcsNet.Testing;
 
