@@ -29,8 +29,8 @@ public sealed record DataParallelOptions
     /// <summary>
     /// Cap of the last bucket (the first layers' gradients, which are final only when backward returns, so their
     /// all-reduce cannot overlap it): the first parameters up to this size get a bucket of their own (at least one
-    /// parameter stays for the other buckets). 0, the default: no separate last bucket, as DDP; whether a short
-    /// tail pays off has not been measured on a quiet machine yet (docs/BENCHMARKS-allreduce.md).
+    /// parameter stays for the other buckets). 0, the default: no separate last bucket, as DDP; on the 2-core VM
+    /// a 256 KiB tail made no difference beyond the run-to-run spread (docs/BENCHMARKS-allreduce.md).
     /// </summary>
     public long LastBucketBytes { get; init; }
 
