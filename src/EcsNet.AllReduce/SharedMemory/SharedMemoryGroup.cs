@@ -55,8 +55,6 @@ internal sealed unsafe class SharedMemoryGroup : IDisposable
 
     public int Size => members.Length;
 
-    public int Local => local;
-
     /// <summary>The segment's file name for the ranks <paramref name="members"/> of a host in one generation.</summary>
     public static string PathFor(string host, long generation, IEnumerable<RingMember> members)
     {
@@ -73,7 +71,7 @@ internal sealed unsafe class SharedMemoryGroup : IDisposable
     public void AllReduce<T>(Span<T> buffer, bool average, bool everyone) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var s = Begin<T>(buffer.Length);
-        var capacity = (int)Math.Min(int.MaxValue, slotBytes / System.Runtime.CompilerServices.Unsafe.SizeOf<T>());
+        var capacity = SlotElements<T>();
         var chunks = (buffer.Length + capacity - 1) / capacity;
         var gathered = new long[2];
         for (var c = 0; c < chunks; c++)
@@ -129,7 +127,7 @@ internal sealed unsafe class SharedMemoryGroup : IDisposable
     public void Broadcast<T>(Span<T> buffer, int root) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var s = Begin<T>(buffer.Length);
-        var capacity = (int)Math.Min(int.MaxValue, slotBytes / System.Runtime.CompilerServices.Unsafe.SizeOf<T>());
+        var capacity = SlotElements<T>();
         var chunks = (buffer.Length + capacity - 1) / capacity;
         var done = new long[2];
         for (var c = 0; c < chunks; c++)
@@ -150,6 +148,10 @@ internal sealed unsafe class SharedMemoryGroup : IDisposable
             done[half] = Advance();
         }
     }
+
+    /// <summary>Elements of type <typeparamref name="T"/> one slot holds: the chunk of a collective.</summary>
+    private int SlotElements<T>() where T : unmanaged =>
+        (int)Math.Min(int.MaxValue, slotBytes / System.Runtime.CompilerServices.Unsafe.SizeOf<T>());
 
     private static (int Start, int Length) Part(int length, int part, int p)
     {
@@ -213,7 +215,7 @@ internal sealed unsafe class SharedMemoryGroup : IDisposable
                 var missing = Enumerable.Range(0, Size).FirstOrDefault(r => segment.PidOf(r) == 0);
                 throw Blame(missing, $"{Name(missing)} did not attach to the shared memory of generation {generation} within {attachTimeout.TotalSeconds:0.###} s");
             }
-            Sleep(segment);
+            segment.SleepUnless(() => segment.Attached >= Size, SleepMilliseconds);
         }
         return segment;
     }
@@ -247,21 +249,17 @@ internal sealed unsafe class SharedMemoryGroup : IDisposable
         var seen = s.ProgressOf(r);
         while (true)
         {
-            Interlocked.Increment(ref *s.Waiters);
-            try
+            var ready = s.SleepUnless(() =>
             {
-                var bell = Volatile.Read(ref *s.Bell);
                 if (s.ProgressOf(r) >= target)
-                    return;
+                    return true;
                 CheckAbort(s);
                 if (s.HasLeft(r))
                     throw Blame(r, $"{Name(r)} left the group of generation {generation} while this rank waited for {what}");
-                NativeWait.Wait(s.Bell, bell, SleepMilliseconds);
-            }
-            finally
-            {
-                Interlocked.Decrement(ref *s.Waiters);
-            }
+                return false;
+            }, SleepMilliseconds);
+            if (ready)
+                return;
             var now = s.ProgressOf(r);
             if (now >= target)
                 return;
@@ -278,19 +276,6 @@ internal sealed unsafe class SharedMemoryGroup : IDisposable
             }
             if (stuck.Elapsed > peerTimeout)
                 throw Blame(r, $"{Name(r)} made no progress for {peerTimeout.TotalSeconds:0.###} s during {what} of generation {generation} (it stalled or died)");
-        }
-    }
-
-    private void Sleep(SharedMemorySegment s)
-    {
-        Interlocked.Increment(ref *s.Waiters);
-        try
-        {
-            NativeWait.Wait(s.Bell, Volatile.Read(ref *s.Bell), SleepMilliseconds);
-        }
-        finally
-        {
-            Interlocked.Decrement(ref *s.Waiters);
         }
     }
 

@@ -177,9 +177,6 @@ internal sealed unsafe class SharedMemorySegment : IDisposable
             TryDelete(path);
     }
 
-    /// <summary>True while this process has not removed the name (another rank may have).</summary>
-    public bool Linked => linkedPath is not null && File.Exists(linkedPath);
-
     public long ProgressOf(int rank) => Volatile.Read(ref *(long*)(Control(rank) + ProgressAt));
 
     /// <summary>Advances <paramref name="rank"/>'s progress counter and wakes the sleepers.</summary>
@@ -190,9 +187,33 @@ internal sealed unsafe class SharedMemorySegment : IDisposable
     }
 
     /// <summary>The word every waiter sleeps on: any progress, attach, abort or departure changes it.</summary>
-    public int* Bell => (int*)(start + BellAt);
+    private int* Bell => (int*)(start + BellAt);
 
-    public int* Waiters => (int*)(start + WaitersAt);
+    /// <summary>How many ranks sleep on <see cref="Bell"/>: a rank that rings it makes the wake call only when some do.</summary>
+    private int* Waiters => (int*)(start + WaitersAt);
+
+    /// <summary>
+    /// Sleeps on the bell (at most <paramref name="milliseconds"/>, may wake early) unless <paramref name="ready"/>
+    /// says there is nothing to wait for; returns what it said. The rank counts itself a waiter before it reads
+    /// the bell and asks, so a change made after the question either wakes it or makes the futex return at once.
+    /// <paramref name="ready"/> may throw (an abort seen while asking).
+    /// </summary>
+    public bool SleepUnless(Func<bool> ready, int milliseconds)
+    {
+        Interlocked.Increment(ref *Waiters);
+        try
+        {
+            var bell = Volatile.Read(ref *Bell);
+            if (ready())
+                return true;
+            NativeWait.Wait(Bell, bell, milliseconds);
+            return false;
+        }
+        finally
+        {
+            Interlocked.Decrement(ref *Waiters);
+        }
+    }
 
     private void Ring()
     {
