@@ -28,6 +28,10 @@ public sealed class PeerFailedException : CollectiveFailedException
     /// </summary>
     internal static bool KeepFirst(ref Exception? slot, Exception failure) => Interlocked.CompareExchange(ref slot, failure, null) is null;
 
+    /// <summary>The failure of a group aborted from outside at <paramref name="rank"/>, blaming <paramref name="blamed"/> (null: nobody).</summary>
+    internal static PeerFailedException Aborted(Ring.RingMember? blamed, long generation, int rank, string reason) =>
+        new(blamed?.Rank ?? -1, blamed?.Address ?? "", $"generation {generation} aborted at rank {rank}: {reason}");
+
     /// <summary>What a call on a group that failed before throws: the same peer blamed, and why it failed.</summary>
     internal static PeerFailedException AlreadyFailed(Exception first, string group) =>
         new(BlamedBy(first), first is PeerFailedException p ? p.Address : "", $"{group} already failed: {first.Message}", first);

@@ -121,12 +121,11 @@ public sealed class RingAllReduce : IGroupCollective, IPieceSink
     {
         if (disposed)
             return;
-        var blamed = Member(blamedRank);
-        Fail(new PeerFailedException(blamed?.Rank ?? -1, blamed?.Address ?? "", $"generation {Generation} aborted at rank {Rank}: {reason}"));
+        Fail(PeerFailedException.Aborted(Member(blamedRank), Generation, Rank, reason));
     }
 
     /// <summary>The member with rank <paramref name="rank"/>; a rank of the generation outside this ring has no address here.</summary>
-    private RingMember? Member(int rank) => rank < 0 ? null : members.FirstOrDefault(m => m.Rank == rank) ?? new RingMember(rank, "");
+    private RingMember? Member(int rank) => RingMember.Find(members, rank);
 
     private int PredecessorPosition => (position - 1 + members.Length) % members.Length;
 

@@ -8,4 +8,11 @@ namespace EcsNet.AllReduce.Ring;
 public sealed record RingMember(int Rank, string Address, string Device = "cpu", string Host = "")
 {
     public override string ToString() => $"rank {Rank} ({Address})";
+
+    /// <summary>
+    /// The member with rank <paramref name="rank"/> (null for −1); a rank of the generation that is not among
+    /// <paramref name="members"/> (e.g. on another host) is named without an address.
+    /// </summary>
+    internal static RingMember? Find(IEnumerable<RingMember> members, int rank) =>
+        rank < 0 ? null : members.FirstOrDefault(m => m.Rank == rank) ?? new RingMember(rank, "");
 }

@@ -298,7 +298,7 @@ internal sealed unsafe class SharedMemoryGroup : IDisposable
 
     private PeerFailedException Blame(int r, string message) => new(members[r].Rank, members[r].Address, message);
 
-    private RingMember? Member(int rank) => rank < 0 ? null : world.FirstOrDefault(m => m.Rank == rank) ?? new RingMember(rank, "");
+    private RingMember? Member(int rank) => RingMember.Find(world, rank);
 
     private string Name(int r) => members[r].ToString();
 

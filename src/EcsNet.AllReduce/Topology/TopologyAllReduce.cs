@@ -152,7 +152,7 @@ public sealed class TopologyAllReduce : IGroupCollective
         if (disposed)
             return;
         var blamed = blamedRank >= 0 && blamedRank < members.Length ? members[blamedRank] : null;
-        Fail(new PeerFailedException(blamed?.Rank ?? -1, blamed?.Address ?? "", $"generation {Generation} aborted at rank {Rank}: {reason}"));
+        Fail(PeerFailedException.Aborted(blamed, Generation, Rank, reason));
     }
 
     /// <summary>Gives up on the group: the host's ranks (through shared memory) and the other leaders (through the ring) hear why.</summary>
