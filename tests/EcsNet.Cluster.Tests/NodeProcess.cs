@@ -65,12 +65,11 @@ internal sealed partial class NodeProcess : IDisposable
         }
     }
 
-    /// <summary>SIGKILL: no graceful leave, no flushing; as a crashed machine.</summary>
-    public void Kill()
-    {
-        process.Kill();
-        process.WaitForExit(10_000);
-    }
+    /// <summary>
+    /// SIGKILL: no graceful leave, no flushing; as a crashed machine. It does not wait for the process to end (a
+    /// caller on an actor's thread must not block); <see cref="WaitForExitAsync"/> does.
+    /// </summary>
+    public void Kill() => process.Kill();
 
     /// <summary>SIGTERM, as a service manager or Kubernetes stops a process.</summary>
     public void Terminate()

@@ -60,7 +60,7 @@ public sealed class WorkerProcessTests(ITestOutputHelper output)
             output.WriteLine($"new generation {reformedAfter:F1} s after the kill");
             Assert.True(status.State == RunStatus.Types.State.Completed, status.Error);
             Assert.NotNull(victim);
-            Assert.True(victim!.HasExited);
+            Assert.NotEqual(0, await victim!.WaitForExitAsync(TimeSpan.FromSeconds(30)));
             // the generation formed after the kill: both survivors joined it
             var after = status.Generations.Where(g => g.AbandonedStep >= 0).Max(g => g.Generation);
             var survivors = status.Generations.Where(g => g.Generation == after).ToList();
