@@ -64,9 +64,17 @@ public static class CamCommands
         return config with { Overlays = overlays };
     }
 
-    /// <summary>The small-CPU default unless the experiment file or the options say otherwise.</summary>
+    /// <summary>--preset: the built-in experiment that --config and --set apply on top of.</summary>
+    internal static readonly Option<ExperimentPreset> PresetOption = new("--preset")
+    {
+        Description = "Built-in experiment under --config and --set: small (the small trunk from scratch, the demo in about 6 minutes " +
+                      "on 2 cores) or quality (the ImageNet ResNet-18 installed with the build: better labels, about 17 minutes); docs/EXPERIMENTS.md.",
+        DefaultValueFactory = _ => ExperimentPreset.Small,
+    };
+
+    /// <summary>The preset's experiment (small by default) unless the experiment file or the options say otherwise.</summary>
     internal static ExperimentConfig Config(ParseResult parse) =>
-        ExperimentFile.Load(parse.GetValue(ConfigOption), ExperimentConfig.SmallCpu, parse.GetValue(SetOption));
+        ExperimentFile.Load(parse.GetValue(ConfigOption), ExperimentConfig.For(parse.GetValue(PresetOption)), parse.GetValue(SetOption));
 
     private static Command TrainCam(CliIo io)
     {
@@ -87,7 +95,7 @@ public static class CamCommands
         var cmd = new Command("train-cam", "Train the CAM network (ECS-Net or the CAM baseline) on image-level labels; resumes from the run's last checkpoint. " +
                                            "Data-parallel: --workers N on one machine, or --coordinator URL --world N on each rank.")
         {
-            voc, split, method, backbone, weights, NoPretrainedOption, epochs, crop, batch, seed, threads, device, onBad, output, ConfigOption, SetOption,
+            voc, split, method, backbone, weights, NoPretrainedOption, epochs, crop, batch, seed, threads, device, onBad, output, PresetOption, ConfigOption, SetOption,
         };
         var cluster = new TrainCamCluster.Options();
         cluster.AddTo(cmd);

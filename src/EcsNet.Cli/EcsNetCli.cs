@@ -28,6 +28,7 @@ public static class EcsNetCli
             yield return c;
         foreach (var c in PipelineCommands.Build(io))
             yield return c;
+        yield return ExperimentCommand.Build(io);
         yield return CrfCommand.Build(io);
         yield return ReportCommand.Build(io);
         yield return BenchCommands.Build(io);

@@ -39,7 +39,7 @@ public static class PipelineCommands
         var output = new Option<string>("--out") { Description = "Run folder: one sub-folder per stage with a manifest.", Required = true };
         var cmd = new Command("pipeline", "Run the whole method stage by stage (CAM → CRF → AffinityNet → random walk → DeepLab) on an embedded cluster (all roles in this process: the training coordinator, --workers worker actors, the job and sample entities); finished stages are reused.")
         {
-            voc, output, Train, Val, Stages, Force, Backbone, Weights, CamCommands.NoPretrainedOption, Workers, Device, CamCommands.ConfigOption, CamCommands.SetOption,
+            voc, output, Train, Val, Stages, Force, Backbone, Weights, CamCommands.NoPretrainedOption, Workers, Device, CamCommands.PresetOption, CamCommands.ConfigOption, CamCommands.SetOption,
         };
         cmd.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
         {
@@ -56,9 +56,9 @@ public static class PipelineCommands
         var images = new Option<int>("--images") { Description = "Synthetic training images.", DefaultValueFactory = _ => 240 };
         var val = new Option<int>("--val") { Description = "Synthetic validation images.", DefaultValueFactory = _ => 60 };
         var seed = new Option<int>("--seed") { Description = "Seed of the synthetic set.", DefaultValueFactory = _ => 1 };
-        var cmd = new Command("demo", "The embedded default: generate a synthetic VOC-layout set and run the whole pipeline on it with the small CPU trunk, on an embedded one-process cluster.")
+        var cmd = new Command("demo", "The embedded default: generate a synthetic VOC-layout set and run the whole pipeline on it, on an embedded one-process cluster: the small CPU trunk, or the ImageNet ResNet-18 with --preset quality.")
         {
-            output, images, val, seed, Train, Val, Stages, Force, Workers, Device, CamCommands.ConfigOption, CamCommands.SetOption,
+            output, images, val, seed, Train, Val, Stages, Force, Workers, Device, CamCommands.PresetOption, CamCommands.ConfigOption, CamCommands.SetOption,
         };
         cmd.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
         {

@@ -46,7 +46,7 @@ public static class SegCommands
         var output = new Option<string>("--out") { Description = "Run folder: checkpoints, train-log.jsonl, TensorBoard events, experiment.json.", Required = true };
         var cmd = new Command("train-seg", "Train the segmentation network (DeepLab) on pseudo labels; resumes from the run's last checkpoint.")
         {
-            voc, labels, split, backbone, weights, CamCommands.NoPretrainedOption, trunkFrom, epochs, crop, batch, seed, threads, onBad, output, CamCommands.ConfigOption, CamCommands.SetOption,
+            voc, labels, split, backbone, weights, CamCommands.NoPretrainedOption, trunkFrom, epochs, crop, batch, seed, threads, onBad, output, CamCommands.PresetOption, CamCommands.ConfigOption, CamCommands.SetOption,
         };
         cmd.SetAction(EcsNetCli.Guard(io, async (parse, ct) =>
         {

@@ -124,6 +124,27 @@ public sealed record ExperimentConfig
         },
     };
     /// <summary>
+    /// <see cref="SmallCpu"/> with the ImageNet ResNet-18 that installs with the build (docs/WEIGHTS.md): frozen
+    /// BatchNorm and first stages (<c>freezePretrained</c> at auto), and a CAM learning rate five times lower, as
+    /// fine-tuning a pretrained trunk wants (docs/RESULTS.md, "ImageNet ResNet-18 trunk on the CAM stage"). Better
+    /// labels at every stage and about three times the small trunk's time on a 2-core CPU (docs/RESULTS.md, "The
+    /// demo with the pretrained ResNet-18 trunk").
+    /// </summary>
+    public static ExperimentConfig PretrainedCpu { get; } = SmallCpu with
+    {
+        Backbone = BackboneKind.ResNet18,
+        CamTraining = SmallCpu.CamTraining with { LearningRate = 0.01, WarmupLearningRate = 0.002 },
+    };
+
+    /// <summary>The built-in experiment a preset names; an experiment file and <c>--set</c> apply on top of it.</summary>
+    public static ExperimentConfig For(ExperimentPreset preset) => preset switch
+    {
+        ExperimentPreset.Small => SmallCpu,
+        ExperimentPreset.Quality => PretrainedCpu,
+        _ => throw new BadInputException("--preset", $"unknown preset '{preset}'; the presets are small and quality"),
+    };
+
+    /// <summary>
     /// The ImageNet weights a trunk of <paramref name="kind"/> starts from: <paramref name="file"/> when given, else
     /// the packaged ResNet-18 (named by package and version) when <see cref="Pretrained"/>, else null.
     /// </summary>
@@ -172,4 +193,14 @@ public sealed record ExperimentConfig
         if (!(BackgroundThreshold is > 0 and < 1))
             throw new BadInputException("backgroundThreshold", $"must lie in (0, 1), got {BackgroundThreshold}");
     }
+}
+
+/// <summary>The built-in experiments a run starts from (<c>--preset</c>; docs/EXPERIMENTS.md).</summary>
+public enum ExperimentPreset
+{
+    /// <summary><see cref="ExperimentConfig.SmallCpu"/>: the small trunk from scratch, the README's demo in minutes.</summary>
+    Small,
+
+    /// <summary><see cref="ExperimentConfig.PretrainedCpu"/>: the ImageNet ResNet-18, better labels at about three times the time.</summary>
+    Quality,
 }
