@@ -22,6 +22,7 @@ public static class EcsNetCli
     {
         yield return DataCommands.Build(io);
         yield return EvalCommand.Build(io);
+        yield return DiagnoseCommand.Build(io);
         foreach (var c in CamCommands.Build(io))
             yield return c;
         foreach (var c in SegCommands.Build(io))
