@@ -109,6 +109,10 @@ public sealed record ExperimentConfig
         // PSA's CRF kernels are sized for ~500-px photos; at 128 px the spatial σ shrink with the image
         // (80 → 20, 3 → 1), else the bilateral kernel spans the whole image (docs/RESULTS.md, CRF sweep).
         Crf = new DenseCrfOptions { BilateralSxy = 20, GaussianSxy = 1 },
+        // So does the walk's length: a walk of t steps of radius r spreads about r·√t cells, and PSA's t = 256 is
+        // for ~500-px images (a ~63×47 grid at stride 8). Our 128-px images give a 4× smaller grid, so t shrinks
+        // 16× to 16 (logT 4); t = 256 spreads each CAM over the whole 16×16 grid (docs/RESULTS.md, "Random walk").
+        RandomWalk = new RandomWalkOptions { LogT = 4 },
         // The best constant on the 96-px ablation set (docs/RESULTS.md, rows r11/r13), not on the demo set.
         BackgroundThreshold = 0.1,
         // No ImageNet trunk on this CPU: the segmentation trunk starts from the CAM network's (trained with
