@@ -14,15 +14,17 @@ public static class DiagnoseCommand
         var voc = new Option<string>("--voc") { Description = "VOC2012 (or VOCdevkit) folder of the run, with the split's masks.", Required = true };
         var split = new Option<string>("--split") { Description = "Split the stages labelled.", DefaultValueFactory = _ => "train" };
         var noAffinity = new Option<bool>("--no-affinity") { Description = "Skip AffinityNet's la/ha labels (they are recomputed from the CAMs: two dense CRFs per image)." };
+        var noReliable = new Option<bool>("--no-reliable") { Description = "Skip ECS-Net's erased regions and reliable labels Φ (they are recomputed with the trained CAM network: two passes per image)." };
         var json = new Option<bool>("--json") { Description = "Print machine-readable JSON instead of the tables." };
         var cmd = new Command("diagnose", "Where a run's pseudo labels go wrong against the masks: per stage (cam, crf, rw) object pixels missed, " +
                                           "mislabelled or bled into the background, part against body on synthetic sets, and how right AffinityNet's la/ha training labels and pairs are (docs/RESULTS.md).")
         {
-            run, voc, split, noAffinity, json,
+            run, voc, split, noAffinity, noReliable, json,
         };
         cmd.SetAction(EcsNetCli.Guard(io, (parse, ct) =>
         {
-            var diagnosis = RunDiagnostics.Diagnose(parse.GetValue(run)!, parse.GetValue(voc)!, parse.GetValue(split)!, !parse.GetValue(noAffinity), ct);
+            var diagnosis = RunDiagnostics.Diagnose(parse.GetValue(run)!, parse.GetValue(voc)!, parse.GetValue(split)!, !parse.GetValue(noAffinity),
+                !parse.GetValue(noReliable), ct);
             if (parse.GetValue(json))
                 io.Out.WriteLine(ToJson(diagnosis));
             else
@@ -54,6 +56,23 @@ public static class DiagnoseCommand
         io.Console.Write(stages);
         io.Out.WriteLine($"{d.Images} images. Recall, missed (labelled background), wrong class and ignored: shares of the object pixels; precision: of the pixels labelled as an object; " +
             $"bleed: background pixels labelled as an object{(d.HasParts ? "; part and body: recall on the part masks and on the rest of each object" : "")}.");
+        if (d.Reliable is { } r)
+        {
+            var phi = new Table().AddColumn("ECS-Net's R and Φ (whole images)").AddColumn(new TableColumn("value").RightAligned()).AddColumn("of");
+            phi.AddRow("erased pixels that are object %", Pct(r.ErasedPrecision), $"{r.ErasedPixels} erased pixels");
+            if (d.HasParts)
+            {
+                phi.AddRow("part pixels erased %", Pct(r.ErasedPartShare), $"{r.PartPixels} part pixels");
+                phi.AddRow("body pixels erased %", Pct(r.ErasedBodyShare), $"{r.BodyPixels} body pixels");
+            }
+            phi.AddRow("image in Φ %", Pct(r.PhiShare), $"{r.Pixels} pixels");
+            phi.AddRow("Φ object labels right %", Pct(r.PhiObjectPrecision), $"{r.PhiObject} pixels");
+            phi.AddRow("Φ background labels right %", Pct(r.PhiBackgroundPrecision), $"{r.PhiBackground} pixels");
+            phi.AddRow("object pixels Φ labels right %", Pct(r.PhiObjectCoverage), $"{r.ObjectPixels} object pixels");
+            if (d.HasParts)
+                phi.AddRow("body pixels Φ labels right %", Pct(r.PhiBodyCoverage), $"{r.BodyPixels} body pixels");
+            io.Console.Write(phi);
+        }
         if (d.Affinity is not { } a)
             return;
         var aff = new Table().AddColumn("AffinityNet labels (la/ha)").AddColumn(new TableColumn("value").RightAligned()).AddColumn("of");
@@ -88,6 +107,19 @@ public static class DiagnoseCommand
                 partRecall = Num(s.Breakdown.PartRecall),
                 bodyRecall = Num(s.Breakdown.BodyRecall),
             }),
+            reliable = d.Reliable is not { } r ? null : new
+            {
+                erasedPrecision = Num(r.ErasedPrecision),
+                erasedPartShare = Num(r.ErasedPartShare),
+                erasedBodyShare = Num(r.ErasedBodyShare),
+                phiShare = Num(r.PhiShare),
+                phiObjectPrecision = Num(r.PhiObjectPrecision),
+                phiBackgroundPrecision = Num(r.PhiBackgroundPrecision),
+                phiObjectCoverage = Num(r.PhiObjectCoverage),
+                phiBodyCoverage = Num(r.PhiBodyCoverage),
+                phiObjectPixels = r.PhiObject,
+                phiBackgroundPixels = r.PhiBackground,
+            },
             affinity = d.Affinity is not { } a ? null : new
             {
                 backgroundPrecision = Num(a.BackgroundPrecision),

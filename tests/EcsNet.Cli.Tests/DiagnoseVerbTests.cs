@@ -86,4 +86,38 @@ public sealed class DiagnoseVerbTests
         Assert.NotEqual(0, notRun.Exit);
         Assert.Contains("experiment.json", notRun.Err);
     }
+
+    [Fact]
+    public async Task TheErasedRegionAndPhiAreRecomputedWithTheTrainedEcsNetAndSkippedForTheCamBaseline()
+    {
+        using var dir = new TempDir();
+        var (voc, run, _) = Fixture(dir);
+        var camRun = Path.Combine(run, "cam", "run");
+        string[] tiny = ["--set", "camTraining.epochs=1", "camTraining.batchSize=2", "camTraining.crop=64", "camTraining.warmupSteps=1",
+            "augment.longEdgeMin=56", "augment.longEdgeMax=72", "cam.ceStartStep=0"];
+        var train = await Ecsnet.Run(["train-cam", "--voc", voc, "--out", camRun, "--method", "ecs", .. tiny]);
+        Assert.True(train.Exit == 0, train.ToString());
+        File.Copy(Path.Combine(camRun, "experiment.json"), Path.Combine(run, "experiment.json"), overwrite: true);
+
+        var result = await Ecsnet.Run("diagnose", run, "--voc", voc, "--no-affinity", "--json");
+        Assert.True(result.Exit == 0, result.ToString());
+        var reliable = JsonNode.Parse(result.Out)!["reliable"];
+        Assert.NotNull(reliable);
+        // every share is a share; on a synthetic set the part and body columns are defined
+        foreach (var key in new[] { "phiShare", "phiBackgroundPrecision", "erasedPartShare", "erasedBodyShare", "phiBodyCoverage" })
+            Assert.InRange((double)reliable![key]!, 0.0, 1.0);
+        Assert.True((long)reliable!["phiObjectPixels"]! + (long)reliable["phiBackgroundPixels"]! > 0, reliable.ToJsonString());
+
+        var skipped = await Ecsnet.Run("diagnose", run, "--voc", voc, "--no-affinity", "--no-reliable", "--json");
+        Assert.Null(JsonNode.Parse(skipped.Out)!["reliable"]);
+
+        // the CAM baseline has no erasing and no Φ
+        Directory.Delete(camRun, recursive: true);
+        train = await Ecsnet.Run(["train-cam", "--voc", voc, "--out", camRun, "--method", "cam", .. tiny]);
+        Assert.True(train.Exit == 0, train.ToString());
+        File.Copy(Path.Combine(camRun, "experiment.json"), Path.Combine(run, "experiment.json"), overwrite: true);
+        var baseline = await Ecsnet.Run("diagnose", run, "--voc", voc, "--no-affinity", "--json");
+        Assert.True(baseline.Exit == 0, baseline.ToString());
+        Assert.Null(JsonNode.Parse(baseline.Out)!["reliable"]);
+    }
 }

@@ -40,15 +40,7 @@ public static class EcsObjective
             return (loss, new LossTerms(loss.item<float>(), loss.item<float>(), 0, 0, 0));
         }
 
-        long size = images.shape[2], width = images.shape[3];
-        // F on I (β-rescaled, paper §3.2 "Other improvements").
-        var first = model.Pass(o.Beta < 1 ? Rescale(images, o.Beta) : images, overlay: false, labels);
-        var a = Cam.Normalize(first.Heatmap.detach(), labels);                   // Eq 1
-        var s = Cam.Score(a);                                                    // Eq 2
-        var region = Erasing.Region(s, o.Delta, size, width);                    // R = {s > δ}
-        var erased = Erasing.Erase(images, region, o.BlurSigmaFraction * size);  // I'
-        // F' on I' (full size, with the multi-dilated overlay of Eq 8).
-        var second = model.Pass(erased, overlay: true, labels);
+        var (first, second, region, s) = EraseAndPass(model, images, labels);
 
         var refineFg = first.Refined.narrow(1, 1, o.Classes);
         var refineFgErased = second.Refined.narrow(1, 1, o.Classes);
@@ -62,10 +54,7 @@ public static class EcsObjective
         Tensor ce = zeros(1, device: images.device).squeeze();
         if (o.UseCe && step >= o.CeStartStep)
         {
-            var source = o.Labels == LabelSource.Heatmap ? second.Heatmap : refineFgErased;
-            var aErased = Cam.Normalize(source.detach(), labels);              // a' (Eq 1 on H')
-            var target = ReliableLabels.Build(aErased, region, o.Theta, o.LabelBackgroundScore,
-                o.BackgroundCeThreshold, s);                                   // L' on Φ (Eq 3)
+            var target = ReliableTarget(o, second, region, s, labels);        // L' on Φ (Eq 3)
             long th = target.shape[1], tw = target.shape[2];
             var map = o.CeOn == CeTarget.Refine
                 ? first.Refined
@@ -77,6 +66,34 @@ public static class EcsObjective
         var total = cls + o.CeWeight * ce;                                      // Eq 7
         double erasedFraction = shardWeight * region.mean().item<float>();
         return (total, new LossTerms(total.item<float>(), cls.item<float>(), ce.item<float>(), reliableFraction, erasedFraction));
+    }
+
+    /// <summary>
+    /// F on I (β-rescaled, paper §3.2 "Other improvements"), the erased region R = {s &gt; δ} of its normalised
+    /// CAM (Eq 1–2), and F' on the erased image I' (full size, with the multi-dilated overlay of Eq 8).
+    /// </summary>
+    /// <returns>Both passes, R at image size [B, 1, H, W], and s [B, h, w].</returns>
+    public static (EcsPass First, EcsPass Second, Tensor Region, Tensor Score) EraseAndPass(EcsNetModel model, Tensor images, Tensor labels)
+    {
+        var o = model.Options;
+        long size = images.shape[2], width = images.shape[3];
+        var first = model.Pass(o.Beta < 1 ? Rescale(images, o.Beta) : images, overlay: false, labels);
+        var a = Cam.Normalize(first.Heatmap.detach(), labels);                   // Eq 1
+        var s = Cam.Score(a);                                                    // Eq 2
+        var region = Erasing.Region(s, o.Delta, size, width);                    // R = {s > δ}
+        var erased = Erasing.Erase(images, region, o.BlurSigmaFraction * size);  // I'
+        return (first, model.Pass(erased, overlay: true, labels), region, s);
+    }
+
+    /// <summary>
+    /// The reliable labels L' on Φ (Eq 3) from F' (its CAM, or its refined map, per <see cref="EcsNetOptions.Labels"/>):
+    /// [B, h, w] int64, <see cref="ReliableLabels.Ignore"/> outside Φ.
+    /// </summary>
+    public static Tensor ReliableTarget(EcsNetOptions o, EcsPass second, Tensor region, Tensor score, Tensor labels)
+    {
+        var source = o.Labels == LabelSource.Heatmap ? second.Heatmap : second.Refined.narrow(1, 1, o.Classes);
+        var aErased = Cam.Normalize(source.detach(), labels);                  // a' (Eq 1 on H')
+        return ReliableLabels.Build(aErased, region, o.Theta, o.LabelBackgroundScore, o.BackgroundCeThreshold, score);
     }
 
     /// <summary>A mean over the shard's images as its share of the global batch's (no operation for equal shards).</summary>

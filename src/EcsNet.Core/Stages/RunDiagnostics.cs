@@ -1,3 +1,7 @@
+using EcsNet.Core.Ecs;
+using EcsNet.Core.Nets;
+using TorchSharp;
+using EcsNet.Core.Weights;
 using EcsNet.Data;
 using EcsNet.Labels.Cams;
 using EcsNet.Labels.Evaluation;
@@ -9,7 +13,11 @@ namespace EcsNet.Core.Stages;
 public sealed record StageBreakdown(string Stage, LabelBreakdown Breakdown);
 
 /// <summary>What <see cref="RunDiagnostics.Diagnose"/> found: each labelling stage's errors, and AffinityNet's training labels.</summary>
-public sealed record RunDiagnosis(IReadOnlyList<StageBreakdown> Stages, AffinityLabelScore? Affinity, bool HasParts, int Images);
+public sealed record RunDiagnosis(IReadOnlyList<StageBreakdown> Stages, AffinityLabelScore? Affinity, bool HasParts, int Images)
+{
+    /// <summary>ECS-Net's erased regions and reliable labels Φ, recomputed with the trained CAM network; null when not asked or not ECS-Net.</summary>
+    public ReliableLabelScore? Reliable { get; init; }
+}
 
 /// <summary>
 /// Why a run's labels are what they are, against a split's ground-truth masks (docs/RESULTS.md uses it): for the
@@ -24,7 +32,8 @@ public static class RunDiagnostics
 
     /// <param name="runDir">A pipeline run folder (<c>experiment.json</c> and one folder per stage).</param>
     /// <param name="affinity">Recompute and score the la/ha labels (two CRFs per image) when the run has CAMs.</param>
-    public static RunDiagnosis Diagnose(string runDir, string vocRoot, string split, bool affinity = true, CancellationToken ct = default)
+    /// <param name="reliable">Recompute and score R and Φ with the trained CAM network (two passes per image) when the run trained ECS-Net.</param>
+    public static RunDiagnosis Diagnose(string runDir, string vocRoot, string split, bool affinity = true, bool reliable = true, CancellationToken ct = default)
     {
         var experiment = Path.Combine(runDir, "experiment.json");
         if (!File.Exists(experiment))
@@ -85,7 +94,44 @@ public static class RunDiagnostics
             });
         if (error is not null)
             throw error;
+        var camRun = Path.Combine(runDir, CamStage.StageName, "run");
         return new RunDiagnosis(stages.Select((s, k) => new StageBreakdown(s.stage, breakdowns[k])).ToList(),
-            scoreAffinity ? affinityScore : null, hasParts, dataset.Count);
+            scoreAffinity ? affinityScore : null, hasParts, dataset.Count)
+        {
+            Reliable = reliable && config.Cam.Method == CamMethod.Ecs && Directory.Exists(camRun)
+                ? ScoreReliable(config, camRun, dataset, hasParts ? partsDir : null, ct)
+                : null,
+        };
+    }
+
+    /// <summary>
+    /// R and Φ of each image as training computes them (<see cref="EcsObjective.EraseAndPass"/>,
+    /// <see cref="EcsObjective.ReliableTarget"/>), on the whole image instead of an augmented crop, against its mask.
+    /// </summary>
+    public static ReliableLabelScore ScoreReliable(ExperimentConfig config, string camRun, VocDataset dataset, string? partsDir, CancellationToken ct = default)
+    {
+        using var model = CamStage.CreateModel(config);
+        Checkpoints.LoadWeights(model, camRun);
+        model.eval();
+        var score = new ReliableLabelScore();
+        foreach (var sample in dataset.Samples)
+        {
+            ct.ThrowIfCancellationRequested();
+            using var scope = torch.NewDisposeScope();
+            using var _ = torch.no_grad();
+            var image = dataset.LoadImage(sample.Id);
+            int h = image.Height, w = image.Width;
+            var x = torch.tensor(Augmentation.Normalize(image, config.Augment.Mean, config.Augment.Std)).view(1, 3, h, w);
+            var labels = torch.tensor(sample.LabelVector()).view(1, -1);
+            var (_, second, region, s) = EcsObjective.EraseAndPass(model, x, labels);
+            var target = EcsObjective.ReliableTarget(model.Options, second, region, s, labels);
+            var phi = torch.nn.functional.interpolate(target.unsqueeze(1).to_type(torch.ScalarType.Float32), new long[] { h, w },
+                mode: torch.InterpolationMode.Nearest).to_type(torch.ScalarType.Byte);
+            var erased = region.to_type(torch.ScalarType.Byte);
+            var partsFile = partsDir is null ? null : Path.Combine(partsDir, sample.Id + ".png");
+            score.Add(new LabelMask(w, h, erased.data<byte>().ToArray()), new LabelMask(w, h, phi.data<byte>().ToArray()),
+                dataset.LoadMask(sample.Id), partsFile is not null && File.Exists(partsFile) ? ImageCodec.ReadLabelPng(partsFile) : null);
+        }
+        return score;
     }
 }

@@ -262,3 +262,103 @@ public sealed class AffinityLabelScore
         return new LabelMask(gw, gh, labels);
     }
 }
+
+/// <summary>
+/// ECS-Net's erased region R and reliable labels Φ (paper §3.1–3.2, Eq 3) of one image against the ground truth:
+/// how much of the objects R erases (part against body, on a synthetic set's part masks), how large Φ is, how
+/// often its labels are right, and — the point of the method — how much of the objects' bodies it supervises
+/// with the right class.
+/// </summary>
+public sealed class ReliableLabelScore
+{
+    public long Pixels { get; private set; }
+    public long ObjectPixels { get; private set; }
+    public long PartPixels { get; private set; }
+    public long BodyPixels { get; private set; }
+    public long ErasedPixels { get; private set; }
+    public long ErasedObject { get; private set; }
+    public long ErasedPart { get; private set; }
+    public long ErasedBody { get; private set; }
+    public long PhiObject { get; private set; }
+    public long PhiObjectRight { get; private set; }
+    public long PhiBackground { get; private set; }
+    public long PhiBackgroundRight { get; private set; }
+    public long PhiBodyRight { get; private set; }
+    public int Images { get; private set; }
+
+    /// <summary>Share of the image in Φ (object and background labels).</summary>
+    public double PhiShare => LabelBreakdown.Ratio(PhiObject + PhiBackground, Pixels);
+
+    /// <summary>Φ's object labels that are right.</summary>
+    public double PhiObjectPrecision => LabelBreakdown.Ratio(PhiObjectRight, PhiObject);
+
+    /// <summary>Φ's background labels that are right.</summary>
+    public double PhiBackgroundPrecision => LabelBreakdown.Ratio(PhiBackgroundRight, PhiBackground);
+
+    /// <summary>Object pixels that Φ labels with their class.</summary>
+    public double PhiObjectCoverage => LabelBreakdown.Ratio(PhiObjectRight, ObjectPixels);
+
+    /// <summary>Body pixels (object, not part) that Φ labels with their class; NaN without part masks.</summary>
+    public double PhiBodyCoverage => LabelBreakdown.Ratio(PhiBodyRight, BodyPixels);
+
+    /// <summary>Erased pixels that are object.</summary>
+    public double ErasedPrecision => LabelBreakdown.Ratio(ErasedObject, ErasedPixels);
+    public double ErasedPartShare => LabelBreakdown.Ratio(ErasedPart, PartPixels);
+    public double ErasedBodyShare => LabelBreakdown.Ratio(ErasedBody, BodyPixels);
+
+    /// <param name="erased">R at image size: non-zero = erased.</param>
+    /// <param name="phi">Φ at image size: 0 background, 1..20 a class, 255 outside Φ.</param>
+    public void Add(LabelMask erased, LabelMask phi, LabelMask truth, LabelMask? parts = null)
+    {
+        LabelBreakdown.CheckSize(erased, truth, "erased region");
+        LabelBreakdown.CheckSize(phi, truth, "reliable labels");
+        if (parts is not null)
+            LabelBreakdown.CheckSize(parts, truth, "part mask");
+        for (int i = 0; i < truth.Labels.Length; i++)
+        {
+            byte t = truth.Labels[i], p = phi.Labels[i];
+            if (t == VocClasses.Ignore)
+                continue;
+            Pixels++;
+            bool isObject = t != VocClasses.Background;
+            bool isPart = isObject && parts is not null && parts.Labels[i] != VocClasses.Background && parts.Labels[i] != VocClasses.Ignore;
+            bool isBody = isObject && parts is not null && !isPart;
+            bool wasErased = erased.Labels[i] != 0;
+            if (isObject) ObjectPixels++;
+            if (isPart) PartPixels++;
+            if (isBody) BodyPixels++;
+            if (wasErased)
+            {
+                ErasedPixels++;
+                if (isObject) ErasedObject++;
+                if (isPart) ErasedPart++;
+                if (isBody) ErasedBody++;
+            }
+            if (p == VocClasses.Ignore)
+                continue;
+            if (p == VocClasses.Background)
+            {
+                PhiBackground++;
+                if (!isObject) PhiBackgroundRight++;
+            }
+            else
+            {
+                PhiObject++;
+                if (p == t)
+                {
+                    PhiObjectRight++;
+                    if (isBody) PhiBodyRight++;
+                }
+            }
+        }
+        Images++;
+    }
+
+    public void Merge(ReliableLabelScore o)
+    {
+        Pixels += o.Pixels; ObjectPixels += o.ObjectPixels; PartPixels += o.PartPixels; BodyPixels += o.BodyPixels;
+        ErasedPixels += o.ErasedPixels; ErasedObject += o.ErasedObject; ErasedPart += o.ErasedPart; ErasedBody += o.ErasedBody;
+        PhiObject += o.PhiObject; PhiObjectRight += o.PhiObjectRight; PhiBackground += o.PhiBackground;
+        PhiBackgroundRight += o.PhiBackgroundRight; PhiBodyRight += o.PhiBodyRight; Images += o.Images;
+    }
+}

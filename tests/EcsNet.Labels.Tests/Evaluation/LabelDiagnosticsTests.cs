@@ -89,4 +89,33 @@ public class LabelDiagnosticsTests
         square.Add(Mask(2, 4, 4, 4, 4), Mask(2, 4, 4, 4, 4), stride: 1, radius: 2);
         Assert.Equal((6L, 6L), (square.SameObjectPairs, square.SameObjectPairsRight));
     }
+
+    [Fact]
+    public void TheErasedRegionAndPhiAreScoredAgainstPartsAndBodies()
+    {
+        // truth :  0   0   2   2   2   2  255
+        // parts :  0   0   2   0   0   0   0
+        // erased:  1   0   1   1   0   0   1
+        // phi   :  0   2 255   2   2   0   2
+        var truth = Mask(7, 0, 0, 2, 2, 2, 2, 255);
+        var parts = Mask(7, 0, 0, 2, 0, 0, 0, 0);
+        var erased = Mask(7, 1, 0, 1, 1, 0, 0, 1);
+        var phi = Mask(7, 0, 2, 255, 2, 2, 0, 2);
+        var r = new ReliableLabelScore();
+        r.Add(erased, phi, truth, parts);
+
+        Assert.Equal((6L, 4L, 1L, 3L), (r.Pixels, r.ObjectPixels, r.PartPixels, r.BodyPixels));
+        // erased: pixel 0 (background), 2 (part), 3 (body); pixel 6 is ignore in the truth
+        Assert.Equal((3L, 2L, 1L, 1L), (r.ErasedPixels, r.ErasedObject, r.ErasedPart, r.ErasedBody));
+        Assert.Equal(2.0 / 3, r.ErasedPrecision, 12);
+        Assert.Equal(1.0, r.ErasedPartShare);
+        Assert.Equal(1.0 / 3, r.ErasedBodyShare, 12);
+        // Φ: background labels at 0 (right) and 5 (an object pixel: wrong); object labels at 1 (wrong), 3 and 4 (right, body)
+        Assert.Equal((2L, 1L, 3L, 2L, 2L), (r.PhiBackground, r.PhiBackgroundRight, r.PhiObject, r.PhiObjectRight, r.PhiBodyRight));
+        Assert.Equal(5.0 / 6, r.PhiShare, 12);
+        Assert.Equal(0.5, r.PhiObjectCoverage);
+        Assert.Equal(2.0 / 3, r.PhiBodyCoverage, 12);
+        Assert.Equal(2.0 / 3, r.PhiObjectPrecision, 12);
+        Assert.Equal(0.5, r.PhiBackgroundPrecision);
+    }
 }
