@@ -10,14 +10,14 @@ public static class DiagnoseCommand
 {
     public static Command Build(CliIo io)
     {
-        var run = new Argument<string>("RUN") { Description = "A pipeline run folder (the one `pipeline --out` or `demo` wrote: RUN/experiment.json, RUN/cam, …)." };
+        var run = new Argument<string>("RUN") { Description = "A pipeline run folder: `pipeline --out RUN`, or `demo --out D`'s D/run (RUN/experiment.json, RUN/cam, …)." };
         var voc = new Option<string>("--voc") { Description = "VOC2012 (or VOCdevkit) folder of the run, with the split's masks.", Required = true };
         var split = new Option<string>("--split") { Description = "Split the stages labelled.", DefaultValueFactory = _ => "train" };
         var noAffinity = new Option<bool>("--no-affinity") { Description = "Skip AffinityNet's la/ha labels (they are recomputed from the CAMs: two dense CRFs per image)." };
         var noReliable = new Option<bool>("--no-reliable") { Description = "Skip ECS-Net's erased regions and reliable labels Φ (they are recomputed with the trained CAM network: two passes per image)." };
         var json = new Option<bool>("--json") { Description = "Print machine-readable JSON instead of the tables." };
         var cmd = new Command("diagnose", "Where a run's pseudo labels go wrong against the masks: per stage (cam, crf, rw) object pixels missed, " +
-                                          "mislabelled or bled into the background, part against body on synthetic sets, and how right AffinityNet's la/ha training labels and pairs are (docs/RESULTS.md).")
+                                          "mislabelled or bled into the background, part against body on synthetic sets; ECS-Net's erased regions and reliable labels Φ; and how right AffinityNet's la/ha training labels and pairs are (docs/RESULTS.md).")
         {
             run, voc, split, noAffinity, noReliable, json,
         };
