@@ -68,7 +68,7 @@ public static class CamCommands
     internal static readonly Option<ExperimentPreset> PresetOption = new("--preset")
     {
         Description = "Built-in experiment under --config and --set: small (the small trunk from scratch, the demo in about 6 minutes " +
-                      "on 2 cores) or quality (the ImageNet ResNet-18 installed with the build: better labels, about 17 minutes); docs/EXPERIMENTS.md.",
+                      "on 2 cores) or quality (the ImageNet ResNet-18 installed with the build: better labels, about 18 minutes); docs/EXPERIMENTS.md.",
         DefaultValueFactory = _ => ExperimentPreset.Small,
     };
 

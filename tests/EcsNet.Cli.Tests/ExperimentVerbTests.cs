@@ -27,6 +27,8 @@ public sealed class ExperimentVerbTests
         Assert.True((bool)quality["pretrained"]!);
         Assert.Equal(0.01, (double)quality["camTraining"]!["learningRate"]!);
         Assert.Equal(0.002, (double)quality["camTraining"]!["warmupLearningRate"]!);
+        Assert.Equal(0.2, (double)quality["backgroundThreshold"]!);
+        Assert.Equal(0.1, (double)small["backgroundThreshold"]!);
         // everything else is the small preset's
         Assert.Equal(small["crf"]!.ToJsonString(), quality["crf"]!.ToJsonString());
         Assert.Equal(small["seg"]!.ToJsonString(), quality["seg"]!.ToJsonString());
