@@ -80,7 +80,7 @@ public sealed class DiagnoseVerbTests
         var result = await Ecsnet.Run("diagnose", run, "--voc", voc, "--no-affinity");
         Assert.NotEqual(0, result.Exit);
         Assert.Contains(train.Samples[2].Id, result.Err);
-        Assert.Contains("missing label", result.Err);
+        Assert.Contains("missing prediction", result.Err);
 
         var notRun = await Ecsnet.Run("diagnose", voc, "--voc", voc);
         Assert.NotEqual(0, notRun.Exit);

@@ -1,11 +1,11 @@
 using EcsNet.Core.Ecs;
 using EcsNet.Core.Nets;
-using TorchSharp;
 using EcsNet.Core.Weights;
 using EcsNet.Data;
 using EcsNet.Labels.Cams;
 using EcsNet.Labels.Evaluation;
 using EcsNet.Labels.Propagation;
+using TorchSharp;
 
 namespace EcsNet.Core.Stages;
 
@@ -48,9 +48,7 @@ public static class RunDiagnostics
             .Where(s => Directory.Exists(s.dir))
             .ToList();
         foreach (var (_, dir) in stages)
-            foreach (var sample in dataset.Samples)
-                if (!File.Exists(LabelEvaluation.PredictionPath(dir, sample.Id)))
-                    throw new BadInputException(LabelEvaluation.PredictionPath(dir, sample.Id), $"missing label for id '{sample.Id}' of split {split}");
+            LabelEvaluation.RequirePredictions(dataset, dir);
         var camDir = Path.Combine(runDir, CamStage.StageName, "labels", "cams");
         bool scoreAffinity = affinity && Directory.Exists(camDir);
 
@@ -66,8 +64,7 @@ public static class RunDiagnostics
                 try
                 {
                     var truth = dataset.LoadMask(sample.Id);
-                    var partsFile = Path.Combine(partsDir, sample.Id + ".png");
-                    var parts = hasParts && File.Exists(partsFile) ? ImageCodec.ReadLabelPng(partsFile) : null;
+                    var parts = PartsOf(hasParts ? partsDir : null, sample.Id);
                     for (int s = 0; s < stages.Count; s++)
                         local.Stages[s].Add(ImageCodec.ReadLabelPng(LabelEvaluation.PredictionPath(stages[s].dir, sample.Id)), truth, parts);
                     if (scoreAffinity)
@@ -128,10 +125,16 @@ public static class RunDiagnostics
             var phi = torch.nn.functional.interpolate(target.unsqueeze(1).to_type(torch.ScalarType.Float32), new long[] { h, w },
                 mode: torch.InterpolationMode.Nearest).to_type(torch.ScalarType.Byte);
             var erased = region.to_type(torch.ScalarType.Byte);
-            var partsFile = partsDir is null ? null : Path.Combine(partsDir, sample.Id + ".png");
             score.Add(new LabelMask(w, h, erased.data<byte>().ToArray()), new LabelMask(w, h, phi.data<byte>().ToArray()),
-                dataset.LoadMask(sample.Id), partsFile is not null && File.Exists(partsFile) ? ImageCodec.ReadLabelPng(partsFile) : null);
+                dataset.LoadMask(sample.Id), PartsOf(partsDir, sample.Id));
         }
         return score;
+    }
+
+    /// <summary>The part mask of image <paramref name="id"/> in a synthetic set's <paramref name="partsDir"/>; null without one.</summary>
+    private static LabelMask? PartsOf(string? partsDir, string id)
+    {
+        var file = partsDir is null ? null : Path.Combine(partsDir, id + ".png");
+        return file is not null && File.Exists(file) ? ImageCodec.ReadLabelPng(file) : null;
     }
 }

@@ -31,12 +31,7 @@ public static class LabelEvaluation
         {
             Masks = MaskUse.Required, MaskFolder = maskFolder, ReadAnnotations = false, VerifyImages = false,
         });
-        foreach (var s in dataset.Samples)
-        {
-            var path = PredictionPath(predDir, s.Id);
-            if (!File.Exists(path))
-                throw new BadInputException(path, $"missing prediction for id '{s.Id}'");
-        }
+        RequirePredictions(dataset, predDir);
         var total = new ConfusionMatrix();
         var errors = new BadInputException?[dataset.Count];
         var gate = new object();
@@ -68,4 +63,15 @@ public static class LabelEvaluation
     }
 
     public static string PredictionPath(string predDir, string id) => Path.Combine(predDir, id + ".png");
+
+    /// <summary>Every id of <paramref name="dataset"/> has its label PNG in <paramref name="predDir"/>; the first that has none (in split order) is named.</summary>
+    public static void RequirePredictions(VocDataset dataset, string predDir)
+    {
+        foreach (var s in dataset.Samples)
+        {
+            var path = PredictionPath(predDir, s.Id);
+            if (!File.Exists(path))
+                throw new BadInputException(path, $"missing prediction for id '{s.Id}'");
+        }
+    }
 }
