@@ -67,9 +67,17 @@ public static class AffinityMapsFile
         }
     }
 
+    /// <summary>
+    /// The time stamped on every entry: a fixed one, not the clock's, so that the same maps make the same bytes
+    /// whenever and wherever they are written (a job run twice, on two nodes, writes one file).
+    /// </summary>
+    internal static readonly DateTimeOffset EntryTime = new(1980, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
     private static void Entry(ZipArchive zip, string name, Action<Stream> write)
     {
-        using var stream = zip.CreateEntry(name, CompressionLevel.NoCompression).Open();
+        var entry = zip.CreateEntry(name, CompressionLevel.NoCompression);
+        entry.LastWriteTime = EntryTime;
+        using var stream = entry.Open();
         write(stream);
     }
 
