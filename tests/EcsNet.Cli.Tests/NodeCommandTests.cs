@@ -67,9 +67,10 @@ public sealed class NodeCommandTests
         var ready = Out().Split(' ', '\n').First(w => w.EndsWith("/healthz/ready", StringComparison.Ordinal)).Trim();
         using (var http = new HttpClient())
         {
-            var response = await http.GetAsync(ready);
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            Assert.Equal("Healthy", await response.Content.ReadAsStringAsync());
+            // the readiness probe learns of the membership from cluster events, a moment after the node prints it
+            var response = await HttpPolling.GetUntil(http, ready, HttpStatusCode.OK, TimeSpan.FromSeconds(20));
+            Assert.True(response.Status == HttpStatusCode.OK, $"readiness still {response.Status} ({response.Body}) 20 s after the node was up");
+            Assert.Equal("Healthy", response.Body);
             var live = await http.GetAsync(ready.Replace("/ready", "/live"));
             Assert.Equal(HttpStatusCode.OK, live.StatusCode);
         }

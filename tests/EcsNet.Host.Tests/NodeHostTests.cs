@@ -27,7 +27,10 @@ public sealed class NodeHostTests
 
         var cluster = Akka.Cluster.Cluster.Get(app.Services.GetRequiredService<ActorSystem>());
         await cluster.JoinAsync(cluster.SelfAddress);
-        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(url + NodeHost.ReadyPath)).StatusCode);
+        // Akka.HealthCheck's readiness probe is an actor fed by cluster events: it learns of the join a moment after
+        // JoinAsync returns, so ask again until it says ready (a busy machine can take a while)
+        var ready = await HttpPolling.GetUntil(http, url + NodeHost.ReadyPath, HttpStatusCode.OK, TimeSpan.FromSeconds(20));
+        Assert.True(ready.Status == HttpStatusCode.OK, $"readiness still {ready.Status} ({ready.Body}) 20 s after the node joined itself");
         await app.StopAsync();
     }
 
