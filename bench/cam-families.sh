@@ -5,6 +5,8 @@
 #   bash bench/cam-families.sh OUT [ROW...]
 # One line per row in OUT/summary.txt: train and inference time and the train-split pseudo-label mIoU at the
 # experiment's background score and at the best of the sweep 0.05…0.70 (the masks are read only by the sweep).
+# Rows k1-k8 change one knob of the small preset on marks (RESULTS.md, "What the small trunk's CAM lacks on marks");
+# their --set goes to both train-cam and infer-cam.
 set -euo pipefail
 out=${1:-runs/cam-families}; shift || true
 want=("$@")
@@ -14,18 +16,28 @@ ecsnet() { dotnet src/EcsNet.Cli/bin/Release/net10.0/ecsnet.dll "$@"; }
 # Same size for both: 160 train + 40 val images; parts at 128 px (the demo's family), marks with sides 100-160.
 [ -d "$out/parts/VOC2012" ] || ecsnet data synth --out "$out/parts" --images 160 --val 40 --size 128 --seed 5 >/dev/null
 [ -d "$out/marks/VOC2012" ] || ecsnet data synth --out "$out/marks" --family marks --images 160 --val 40 --seed 5 >/dev/null
-row() {  # row NAME FAMILY PRESET
-  local name=$1 family=$2 preset=$3
+row() {  # row NAME FAMILY PRESET [--set KEY=VALUE...]
+  local name=$1 family=$2 preset=$3; shift 3
+  local knobs=("$@")
   if [ ${#want[@]} -gt 0 ] && [[ ! " ${want[*]} " == *" $name "* ]]; then return 0; fi
   local run="$out/$name" t0 t1 t2
   rm -rf "$run"; t0=$(date +%s)
-  ecsnet train-cam --voc "$out/$family" --out "$run" --preset "$preset" > "$run.train.log" 2>&1
+  ecsnet train-cam --voc "$out/$family" --out "$run" --preset "$preset" "${knobs[@]}" > "$run.train.log" 2>&1
   t1=$(date +%s)
-  ecsnet infer-cam --run "$run" --voc "$out/$family" --split train --out "$run/infer" --sweep > "$run.infer.log" 2>&1
+  ecsnet infer-cam --run "$run" --voc "$out/$family" --split train --out "$run/infer" --sweep "${knobs[@]}" > "$run.infer.log" 2>&1
   t2=$(date +%s)
-  echo "$name | train $((t1 - t0)) s | infer $((t2 - t1)) s | at 0.10: $(grep -E '^. *0\.10 ' "$run.infer.log" | tr -d '│|' | awk '{print $2}') | $(grep 'best background' "$run.infer.log") | $family $preset" | tee -a "$out/summary.txt"
+  echo "$name | train $((t1 - t0)) s | infer $((t2 - t1)) s | at 0.10: $(grep -E '^. *0\.10 ' "$run.infer.log" | tr -d '│|' | awk '{print $2}') | $(grep 'best background' "$run.infer.log") | $family $preset ${knobs[*]}" | tee -a "$out/summary.txt"
 }
 row f1-parts-small   parts small
 row f2-parts-quality parts quality
 row f3-marks-small   marks small
 row f4-marks-quality marks quality
+# one knob at a time, small preset on marks
+row k1-marks-small-16ep     marks small --set camTraining.epochs=16
+row k2-marks-small-32ep     marks small --set camTraining.epochs=32
+row k3-marks-small-nojitter marks small --set augment.brightness=0 --set augment.contrast=0 --set augment.saturation=0 --set augment.hue=0
+row k4-marks-small-cam      marks small --set cam.method=cam
+row k5-marks-small-scale1   marks small --set 'camInference.scales=[1]'
+row k6-marks-small-lr01     marks small --set camTraining.learningRate=0.1
+row k7-marks-small-lr002    marks small --set camTraining.learningRate=0.02
+row k8-marks-small-crop160  marks small --set augment.longEdgeMin=160 --set augment.longEdgeMax=224 --set augment.cropSize=160 --set camTraining.crop=160
