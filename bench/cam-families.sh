@@ -41,3 +41,5 @@ row k5-marks-small-scale1   marks small --set 'camInference.scales=[1]'
 row k6-marks-small-lr01     marks small --set camTraining.learningRate=0.1
 row k7-marks-small-lr002    marks small --set camTraining.learningRate=0.02
 row k8-marks-small-crop160  marks small --set augment.longEdgeMin=160 --set augment.longEdgeMax=224 --set augment.cropSize=160 --set camTraining.crop=160
+row k9-marks-small-16ep-scale1 marks small --set camTraining.epochs=16 --set 'camInference.scales=[1]'
+row k10-parts-small-scale1    parts small --set 'camInference.scales=[1]'
