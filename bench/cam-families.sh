@@ -5,7 +5,7 @@
 #   bash bench/cam-families.sh OUT [ROW...]
 # One line per row in OUT/summary.txt: train and inference time and the train-split pseudo-label mIoU at the
 # experiment's background score and at the best of the sweep 0.05…0.70 (the masks are read only by the sweep).
-# Rows k1-k8 change one knob of the small preset on marks (RESULTS.md, "What the small trunk's CAM lacks on marks");
+# Rows k1-k10 change one knob of the small preset on marks (RESULTS.md, "What the small trunk's CAM lacks on marks");
 # their --set goes to both train-cam and infer-cam.
 set -euo pipefail
 out=${1:-runs/cam-families}; shift || true
