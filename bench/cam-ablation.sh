@@ -8,7 +8,8 @@ mkdir -p "$out"
 dotnet build src/EcsNet.Cli -c Release >/dev/null
 ecsnet() { dotnet src/EcsNet.Cli/bin/Release/net10.0/ecsnet.dll "$@"; }
 [ -d "$out/data/VOC2012" ] || ecsnet data synth --out "$out/data" --images 160 --val 40 --size 96 --seed 2 >/dev/null
-common=(camTraining.crop=96 augment.longEdgeMin=80 augment.longEdgeMax=112 camTraining.warmupSteps=10)
+# PSA's four CAM inference scales, with which the published rows were measured (the small preset now infers at one)
+common=(camTraining.crop=96 augment.longEdgeMin=80 augment.longEdgeMax=112 camTraining.warmupSteps=10 'camInference.scales=[1,0.5,1.5,2]')
 row() {  # row NAME METHOD [--set values...]
   local name=$1 method=$2; shift 2
   local run="$out/$name" t0 t1 t2

@@ -6,7 +6,8 @@
 # One line per row in OUT/summary.txt: train and inference time and the train-split pseudo-label mIoU at the
 # experiment's background score and at the best of the sweep 0.05…0.70 (the masks are read only by the sweep).
 # Rows k1-k10 change one knob of the small preset on marks (RESULTS.md, "What the small trunk's CAM lacks on marks");
-# their --set goes to both train-cam and infer-cam.
+# their --set goes to both train-cam and infer-cam. The small-preset rows pin PSA's four CAM inference scales, the
+# preset's value when they were measured (it now infers at one scale: rows k5, k9 and k10).
 set -euo pipefail
 out=${1:-runs/cam-families}; shift || true
 want=("$@")
@@ -28,18 +29,19 @@ row() {  # row NAME FAMILY PRESET [--set KEY=VALUE...]
   t2=$(date +%s)
   echo "$name | train $((t1 - t0)) s | infer $((t2 - t1)) s | at 0.10: $(grep -E '^. *0\.10 ' "$run.infer.log" | tr -d '│|' | awk '{print $2}') | $(grep 'best background' "$run.infer.log") | $family $preset ${knobs[*]}" | tee -a "$out/summary.txt"
 }
-row f1-parts-small   parts small
+four=(--set 'camInference.scales=[1,0.5,1.5,2]')
+row f1-parts-small   parts small "${four[@]}"
 row f2-parts-quality parts quality
-row f3-marks-small   marks small
+row f3-marks-small   marks small "${four[@]}"
 row f4-marks-quality marks quality
 # one knob at a time, small preset on marks
-row k1-marks-small-16ep     marks small --set camTraining.epochs=16
-row k2-marks-small-32ep     marks small --set camTraining.epochs=32
-row k3-marks-small-nojitter marks small --set augment.brightness=0 --set augment.contrast=0 --set augment.saturation=0 --set augment.hue=0
-row k4-marks-small-cam      marks small --set cam.method=cam
+row k1-marks-small-16ep     marks small --set camTraining.epochs=16 "${four[@]}"
+row k2-marks-small-32ep     marks small --set camTraining.epochs=32 "${four[@]}"
+row k3-marks-small-nojitter marks small --set augment.brightness=0 --set augment.contrast=0 --set augment.saturation=0 --set augment.hue=0 "${four[@]}"
+row k4-marks-small-cam      marks small --set cam.method=cam "${four[@]}"
 row k5-marks-small-scale1   marks small --set 'camInference.scales=[1]'
-row k6-marks-small-lr01     marks small --set camTraining.learningRate=0.1
-row k7-marks-small-lr002    marks small --set camTraining.learningRate=0.02
-row k8-marks-small-crop160  marks small --set augment.longEdgeMin=160 --set augment.longEdgeMax=224 --set augment.cropSize=160 --set camTraining.crop=160
+row k6-marks-small-lr01     marks small --set camTraining.learningRate=0.1 "${four[@]}"
+row k7-marks-small-lr002    marks small --set camTraining.learningRate=0.02 "${four[@]}"
+row k8-marks-small-crop160  marks small --set augment.longEdgeMin=160 --set augment.longEdgeMax=224 --set augment.cropSize=160 --set camTraining.crop=160 "${four[@]}"
 row k9-marks-small-16ep-scale1 marks small --set camTraining.epochs=16 --set 'camInference.scales=[1]'
 row k10-parts-small-scale1    parts small --set 'camInference.scales=[1]'

@@ -29,6 +29,9 @@ public sealed class ExperimentVerbTests
         Assert.Equal(0.002, (double)quality["camTraining"]!["warmupLearningRate"]!);
         Assert.Equal(0.2, (double)quality["backgroundThreshold"]!);
         Assert.Equal(0.1, (double)small["backgroundThreshold"]!);
+        // CAM inference: one scale for the small trunk's 128-px images, PSA's four with the pretrained trunk
+        Assert.Equal("[1]", small["camInference"]!["scales"]!.ToJsonString());
+        Assert.Equal("[1,0.5,1.5,2]", quality["camInference"]!["scales"]!.ToJsonString());
         // everything else is the small preset's
         Assert.Equal(small["crf"]!.ToJsonString(), quality["crf"]!.ToJsonString());
         Assert.Equal(small["seg"]!.ToJsonString(), quality["seg"]!.ToJsonString());

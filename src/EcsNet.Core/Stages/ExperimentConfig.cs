@@ -113,6 +113,10 @@ public sealed record ExperimentConfig
         // for ~500-px images (a ~63×47 grid at stride 8). Our 128-px images give a 4× smaller grid, so t shrinks
         // 16× to 16 (logT 4); t = 256 spreads each CAM over the whole 16×16 grid (docs/RESULTS.md, "Random walk").
         RandomWalk = new RandomWalkOptions { LogT = 4 },
+        // One inference scale: PSA's 0.5 and 1.5–2 are for ~500-px photos; on 100–160-px images the 0.5 scale gives
+        // the stride-8 trunk a CAM of 6–10 cells. Measured (docs/RESULTS.md, "What the small trunk's CAM lacks on
+        // marks" and the demo): as good on the demo's family, better on the other, better labels at every later stage.
+        CamInference = new CamInferenceOptions { Scales = new[] { 1.0 } },
         // The best constant on the 96-px ablation set (docs/RESULTS.md, rows r11/r13), not on the demo set.
         BackgroundThreshold = 0.1,
         // No ImageNet trunk on this CPU: the segmentation trunk starts from the CAM network's (trained with
@@ -139,6 +143,8 @@ public sealed record ExperimentConfig
     {
         Backbone = BackboneKind.ResNet18,
         CamTraining = SmallCpu.CamTraining with { LearningRate = 0.01, WarmupLearningRate = 0.002 },
+        // PSA's four inference scales, with which every pretrained row of docs/RESULTS.md was measured
+        CamInference = new CamInferenceOptions(),
         BackgroundThreshold = 0.2,
     };
 
