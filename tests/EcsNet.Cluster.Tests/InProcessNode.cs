@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Cluster.Sharding;
 using Akka.Hosting;
 using EcsNet.Cluster.Hosting;
+using EcsNet.Cluster.Messages;
 using EcsNet.Labels.Jobs;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -86,6 +87,25 @@ internal sealed class InProcessNode : IAsyncDisposable
             if (DateTime.UtcNow > deadline)
                 throw new TimeoutException($"{stats.Regions.Count} of {count} job regions registered after 60 s");
             await Task.Delay(200);
+        }
+    }
+
+    /// <summary>
+    /// Waits until the training coordinator knows <paramref name="count"/> worker actors: a run starts on the workers
+    /// that have said hello and grows as more do, so a test about the first generation's size must not submit before.
+    /// </summary>
+    public async Task WaitForWorkersAsync(int count)
+    {
+        var coordinator = await Host.Services.GetRequiredService<IRequiredActor<TrainingCoordinatorKey>>().GetAsync();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            var info = await coordinator.Ask<CoordinatorInfo>(new GetCoordinatorInfo(), TimeSpan.FromSeconds(10));
+            if (info.Workers >= count)
+                return;
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"the coordinator knows {info.Workers} of {count} worker actors after 30 s");
+            await Task.Delay(50);
         }
     }
 

@@ -36,31 +36,13 @@ public sealed class ClusterTrainingTests(ITestOutputHelper output)
         return status;
     }
 
-    /// <summary>
-    /// Waits until the coordinator knows <paramref name="count"/> worker actors: a run starts on the workers that have
-    /// said hello and grows as more do, so a test about the first generation's size must not submit before.
-    /// </summary>
-    private static async Task WorkersKnown(InProcessNode node, int count)
-    {
-        var coordinator = await TrainingData.Coordinator(node);
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (true)
-        {
-            var info = await coordinator.Ask<CoordinatorInfo>(new GetCoordinatorInfo(), TimeSpan.FromSeconds(10));
-            if (info.Workers >= count)
-                return;
-            Assert.True(DateTime.UtcNow < deadline, $"the coordinator knows {info.Workers} of {count} worker actors after 30 s");
-            await Task.Delay(50);
-        }
-    }
-
     [Fact]
     public async Task Two_worker_actors_end_with_the_weights_of_one_process_after_20_steps()
     {
         using var data = new TrainingData(epochs: 10);
         var reference = data.SingleProcess();
         await using var node = await Node(workers: 2);
-        await WorkersKnown(node, 2);
+        await node.WaitForWorkersAsync(2);
         var steps = new ConcurrentBag<int>();
         var status = await Run(node, data.Spec("two", 2), (s, _) => steps.Add(s.Step));
         Assert.True(status.State == RunStatus.Types.State.Completed, status.Error);
@@ -81,7 +63,7 @@ public sealed class ClusterTrainingTests(ITestOutputHelper output)
         using var data = new TrainingData(epochs: 12);
         var reference = data.SingleProcess();
         await using var node = await Node(workers: 2);
-        await WorkersKnown(node, 2);
+        await node.WaitForWorkersAsync(2);
         int asked = 0;
         var status = await Run(node, data.Spec("scaled", from), (s, coordinator) =>
         {
